@@ -1,0 +1,38 @@
+# cmsflow — the two commands: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint translations worker clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) translations
+
+translations: $(STAMP)
+	$(BIN)/pybabel compile -f -q -d cmsflow/translations
+
+run: install
+	$(FLASK) cmsflow init
+	$(FLASK) cmsflow seed-demo --if-empty
+	$(FLASK) cmsflow reindex --if-needed
+	$(FLASK) cmsflow demo-logins
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+worker: install
+	$(FLASK) cmsflow worker
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check cmsflow tests
+
+clean:
+	rm -rf $(VENV) instance

@@ -1,0 +1,167 @@
+"""REST API under /api/v1: bearer tokens, JSON errors ``{"error": {"code", "message"}}``."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request, send_file
+
+from cmsflow.auth import service as auth
+from cmsflow.core.db import db_session
+from cmsflow.core.errors import CmsflowError, NotFound, ValidationError
+from cmsflow.core.runtime import config, template_catalog
+from cmsflow.documents import service as documents
+from cmsflow.documents.presenters import document_json, file_response_args
+from cmsflow.search import service as search
+from cmsflow.web.setup import commit, csrf
+from cmsflow.workflow import service as workflow
+from cmsflow.workflow.models import HumanTask
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(blueprint)
+PUBLIC = {"api.token", "api.openapi"}
+
+
+class Unauthorized(CmsflowError):
+    status = 401
+    code = "unauthorized"
+
+
+@blueprint.before_request
+def _authenticate():
+    if request.endpoint in PUBLIC:
+        return None
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("缺少 Bearer 令牌")
+    user = auth.user_for_token(db_session(), header[7:].strip())
+    if user is None:
+        raise Unauthorized("令牌无效或已过期")
+    g.api_user = user
+    return None
+
+
+def _json() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("请求体必须是 JSON 对象", code="invalid_json")
+    return body
+
+
+@blueprint.post("/auth/token")
+def token():
+    body = _json()
+    user = auth.authenticate(db_session(), str(body.get("username", "")), str(body.get("password", "")))
+    if user is None:
+        raise Unauthorized("用户名或密码错误")
+    value = auth.issue_token(db_session(), user, config()["API_TOKEN_TTL_HOURS"])
+    commit()
+    return jsonify({"token": value, "expires_in": config()["API_TOKEN_TTL_HOURS"] * 3600})
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    from cmsflow.api.openapi import spec
+
+    return jsonify(spec())
+
+
+@blueprint.get("/doc-templates")
+def doc_templates():
+    return jsonify([t.as_dict() for t in template_catalog().values()])
+
+
+@blueprint.get("/documents")
+def list_documents():
+    args = request.args
+    docs = documents.list_documents(db_session(), g.api_user, doc_type=args.get("doc_type"),
+                                    department=args.get("department"), status=args.get("status"),
+                                    text=args.get("q"))
+    return jsonify({"documents": [document_json(db_session(), d) for d in docs]})
+
+
+@blueprint.post("/documents")
+def create_document():
+    body = _json()
+    fields = body.get("fields") or {}
+    clause_refs = body.get("clauses") or []
+    if not isinstance(fields, dict) or not isinstance(clause_refs, list):
+        raise ValidationError("fields 必须是对象，clauses 必须是数组", code="invalid_json")
+    doc = documents.create_document(db_session(), g.api_user, title=str(body.get("title", "")),
+                                    doc_type=str(body.get("doc_type", "")),
+                                    department=str(body.get("department", "")),
+                                    template=body.get("template"), fields=fields, clauses=clause_refs)
+    commit()
+    return jsonify(document_json(db_session(), doc)), 201
+
+
+@blueprint.get("/documents/<int:doc_id>")
+def get_document(doc_id: int):
+    doc = documents.get_document(db_session(), doc_id, g.api_user)
+    return jsonify(document_json(db_session(), doc))
+
+
+@blueprint.post("/documents/<int:doc_id>/submit")
+def submit(doc_id: int):
+    doc = documents.get_document(db_session(), doc_id, g.api_user)
+    documents.submit(db_session(), g.api_user, doc)
+    commit()
+    return jsonify(document_json(db_session(), doc))
+
+
+@blueprint.post("/documents/<int:doc_id>/revise")
+def revise(doc_id: int):
+    body = request.get_json(silent=True) or {}
+    doc = documents.get_document(db_session(), doc_id, g.api_user)
+    documents.revise(db_session(), g.api_user, doc, str(body.get("change_summary", "")))
+    commit()
+    return jsonify(document_json(db_session(), doc)), 201
+
+
+@blueprint.post("/documents/<int:doc_id>/versions")
+def upload_version(doc_id: int):
+    doc = documents.get_document(db_session(), doc_id, g.api_user)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError("请以 multipart 字段 file 上传 .docx 文件", code="file_required")
+    documents.upload_version(db_session(), g.api_user, doc, upload.filename, upload.read(),
+                             request.form.get("change_summary", ""))
+    commit()
+    return jsonify(document_json(db_session(), doc)), 201
+
+
+@blueprint.get("/documents/<int:doc_id>/versions/<int:number>/file")
+def version_file(doc_id: int, number: int):
+    doc = documents.get_document(db_session(), doc_id, g.api_user)
+    row, data = documents.read_file(db_session(), doc, number)
+    return send_file(**file_response_args(doc, row, data))
+
+
+def _task_json(t: HumanTask) -> dict:
+    return {"id": t.id, "name": t.name, "title": t.title, "process": t.process_id, "lane": t.lane,
+            "form": t.form, "signature": t.signature_meaning,
+            "subject": {"type": t.subject_type, "id": t.subject_id},
+            "created_at": t.created_at.isoformat(), "due_at": t.due_at.isoformat() if t.due_at else None}
+
+
+@blueprint.get("/tasks")
+def tasks():
+    return jsonify({"tasks": [_task_json(t) for t in workflow.open_tasks_for(db_session(), g.api_user)]})
+
+
+@blueprint.post("/tasks/<int:task_id>/complete")
+def complete_task(task_id: int):
+    body = _json()
+    if db_session().get(HumanTask, task_id) is None:
+        raise NotFound("任务不存在")
+    task = workflow.complete_task(db_session(), task_id, g.api_user, decision=body.get("decision"),
+                                  comment=str(body.get("comment") or ""), password=body.get("password"))
+    commit()
+    return jsonify({"task": _task_json(task), "status": task.status})
+
+
+@blueprint.get("/search")
+def search_view():
+    q = request.args.get("q", "").strip()
+    if not q:
+        raise ValidationError("缺少查询参数 q", code="query_required")
+    hits = search.search(g.api_user, q, limit=min(int(request.args.get("limit", 20) or 20), 100))
+    return jsonify({"results": [{"type": h.type, "id": h.id, "title": h.title, "snippet": h.snippet,
+                                 "url": h.url} for h in hits]})

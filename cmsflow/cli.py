@@ -1,0 +1,166 @@
+"""``flask --app wsgi cmsflow …``: init, seed-demo, create-department, create-user, reindex, worker."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlmodel import func, select
+
+from cmsflow.core.db import session_scope
+from cmsflow.core.errors import CmsflowError
+
+
+def _fail(message: str) -> None:
+    click.echo(f"错误: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group("cmsflow")
+def cli() -> None:
+    """cmsflow administration."""
+
+
+def migrate_to_head(url: str | None = None) -> None:
+    """Run Alembic migrations to head for the app's DATABASE_URL."""
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    cfg.attributes["database_url"] = url or current_app.config["DATABASE_URL"]
+    command.upgrade(cfg, "head")
+
+
+@cli.command("init")
+@with_appcontext
+def init_cmd() -> None:
+    """Migrate the database to the latest schema."""
+    migrate_to_head()
+    click.echo("数据库已迁移到最新版本")
+
+
+@cli.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Only seed when there are no users yet.")
+@with_appcontext
+def seed_demo_cmd(if_empty: bool) -> None:
+    """Create the demo cement company: departments, users, documents."""
+    from cmsflow.auth.models import User
+    from cmsflow.demo.seed import seed_demo
+
+    with session_scope() as session:
+        if session.exec(select(func.count()).select_from(User)).one():
+            if if_empty:
+                click.echo("数据库已有数据，跳过演示数据")
+                return
+            _fail("数据库不为空；演示数据只能写入空数据库")
+        seed_demo(session)
+    click.echo("演示组织已创建")
+
+
+@cli.command("demo-logins")
+@with_appcontext
+def demo_logins_cmd() -> None:
+    """Print the demo users and their password."""
+    from cmsflow.demo.seed import DEMO_PASSWORD, DEMO_USERS
+
+    click.echo("\n演示账号 (demo logins) — 密码 / password: " + DEMO_PASSWORD)
+    for username, _name, role, dept in DEMO_USERS:
+        click.echo(f"  {username:<12} {role:<28} {dept or ''}")
+    click.echo("打开 http://127.0.0.1:5000\n")
+
+
+@cli.command("create-department")
+@click.argument("code")
+@click.argument("name")
+@with_appcontext
+def create_department_cmd(code: str, name: str) -> None:
+    """Create a department with CODE and NAME."""
+    from cmsflow.auth.service import create_department
+
+    try:
+        with session_scope() as session:
+            create_department(session, code, name)
+    except CmsflowError as exc:
+        _fail(exc.message)
+    click.echo(f"部门 {code.upper()} 已创建")
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--password", required=True)
+@click.option("--role", required=True)
+@click.option("--department", default=None, help="Department code")
+@click.option("--name", "full_name", default="", help="Full name")
+@with_appcontext
+def create_user_cmd(username: str, password: str, role: str, department: str | None, full_name: str) -> None:
+    """Create a user with a role (and department for heads and staff)."""
+    from cmsflow.auth.service import create_user
+
+    try:
+        with session_scope() as session:
+            create_user(session, username, password, role, department, full_name)
+    except CmsflowError as exc:
+        _fail(exc.message)
+    click.echo(f"用户 {username} 已创建")
+
+
+@cli.command("reindex")
+@click.option("--if-needed", is_flag=True, help="Only when the index does not exist yet.")
+@with_appcontext
+def reindex_cmd(if_needed: bool) -> None:
+    """Rebuild the search index from the database."""
+    from cmsflow.search.service import backend, reindex
+
+    if if_needed and backend().exists():
+        click.echo("搜索索引已存在")
+        return
+    with session_scope() as session:
+        n = reindex(session)
+    click.echo(f"搜索索引已重建：{n} 条")
+
+
+@cli.command("verify-history")
+@with_appcontext
+def verify_history_cmd() -> None:
+    """Verify the hash chain of the activity log."""
+    from cmsflow.history.service import verify_chain
+
+    with session_scope() as session:
+        ok, broken = verify_chain(session)
+    if not ok:
+        _fail(f"审计日志哈希链在第 {broken} 条处断裂")
+    click.echo("审计日志哈希链完整")
+
+
+def worker_pass() -> dict:
+    """One pass: fire due BPMN timers, remind overdue tasks, apply pending search updates."""
+    from cmsflow.search.service import process_outbox
+    from cmsflow.workflow.reminders import remind_overdue
+    from cmsflow.workflow.service import run_due_timers
+
+    with session_scope() as session:
+        timers = run_due_timers(session)
+    with session_scope() as session:
+        overdue = remind_overdue(session)
+    with session_scope() as session:
+        indexed = process_outbox(session)
+    return {"timers": timers, "overdue": overdue, "indexed": indexed}
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@click.option("--interval", default=30, show_default=True, help="Seconds between passes.")
+@with_appcontext
+def worker_cmd(once: bool, interval: int) -> None:
+    """Wake due BPMN timers and send due reminders."""
+    while True:
+        result = worker_pass()
+        click.echo(f"timers={result['timers']} overdue={result['overdue']} indexed={result['indexed']}")
+        if once:
+            return
+        time.sleep(interval)

@@ -1,0 +1,73 @@
+"""Configuration from the environment (DATABASE_URL, SECRET_KEY, CMSFLOW_INSTANCE_DIR, ...)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_CODE_PREFIXES = {
+    "manual": "CEMS-M",
+    "policy": "CEMS-P",
+    "procedure": "CEMS-PR",
+    "rule": "CEMS-R",
+    "work_instruction": "CEMS-WI",
+    "record_form": "CEMS-F",
+    "external": "CEMS-EXT",
+}
+
+
+def _instance_dir() -> Path:
+    return Path(os.environ.get("CMSFLOW_INSTANCE_DIR", PROJECT_ROOT / "instance")).resolve()
+
+
+def _secret_key(instance: Path) -> str:
+    """SECRET_KEY from the environment, else a random key kept in the instance folder."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the Flask config dict; ``overrides`` (tests) win over the environment."""
+    overrides = overrides or {}
+    instance = Path(overrides.get("INSTANCE_DIR") or _instance_dir())
+    instance.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "INSTANCE_DIR": str(instance),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'cmsflow.db'}"),
+        "FILES_DIR": str(instance / "files"),
+        "INDEX_DIR": str(instance / "search-index"),
+        "WORKFLOWS_DIR": str(PROJECT_ROOT / "workflows"),
+        "DOC_TEMPLATES_DIR": str(PROJECT_ROOT / "doc_templates"),
+        "ORGANISATION_NAME": os.environ.get("CMSFLOW_ORGANISATION", "华北建材集团冀中水泥有限公司"),
+        "DOC_CODE_PREFIXES": dict(DEFAULT_CODE_PREFIXES),
+        "DOC_CODE_DIGITS": 3,
+        "MAX_UPLOAD_BYTES": int(os.environ.get("CMSFLOW_MAX_UPLOAD_MB", "20")) * 1024 * 1024,
+        # ISO 8601 durations used by the BPMN timers
+        "REVIEW_REMINDER_AFTER": os.environ.get("CMSFLOW_REVIEW_REMINDER_AFTER", "P3D"),
+        "TASK_DUE_AFTER_DAYS": int(os.environ.get("CMSFLOW_TASK_DUE_AFTER_DAYS", "5")),
+        "API_TOKEN_TTL_HOURS": 12,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("CMSFLOW_SECURE_COOKIES", "0") == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        "LANGUAGES": ["zh_CN", "en"],
+    }
+    cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_UPLOAD_BYTES"] + 1024 * 1024
+    cfg.update(overrides)
+    if "SECRET_KEY" not in cfg:
+        cfg["SECRET_KEY"] = _secret_key(instance)
+    return cfg

@@ -1,0 +1,125 @@
+"""Login manager, CSRF, Babel, error pages, security headers and the commit helper."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlmodel import func, select
+
+from cmsflow.core.db import db_session
+from cmsflow.core.errors import CmsflowError
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "请先登录"
+
+
+def _select_locale():
+    if request.args.get("lang") in ("zh_CN", "en"):
+        session["lang"] = request.args["lang"]
+    return session.get("lang", "zh_CN")
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    from cmsflow.auth.models import User
+
+    user = db_session().get(User, int(user_id))
+    return user if user and user.active else None
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def setup_web(app: Flask) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    Babel(app, locale_selector=_select_locale)
+
+    @app.context_processor
+    def _globals():
+        return {"current_locale": str(get_locale()), "inbox_count": _inbox_count,
+                "unread_notifications": _unread_count}
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp
+
+    @app.errorhandler(CmsflowError)
+    def _domain_error(exc: CmsflowError):
+        db_session().rollback()
+        if wants_json():
+            return jsonify({"error": {"code": exc.code, "message": exc.message}}), exc.status
+        flash(exc.message, "error")
+        return render_template("error.html", message=exc.message, status=exc.status), exc.status
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc):
+        flash(_("表单已过期，请重新提交"), "error")
+        return render_template("error.html", message=exc.description, status=400), 400
+
+    for status in (403, 404, 405, 413, 500):
+        app.register_error_handler(status, _http_error)
+
+
+def _http_error(exc):
+    status = getattr(exc, "code", 500) or 500
+    if status == 500:
+        log.exception("unhandled error", exc_info=exc)
+        db_session().rollback()
+    messages = {403: "无权访问", 404: "页面不存在", 405: "不支持的请求方法", 413: "上传的文件过大",
+                500: "服务器内部错误，已记录"}
+    msg = messages.get(status, "请求错误")
+    if wants_json():
+        codes = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "file_too_large",
+                 500: "internal_error"}
+        return jsonify({"error": {"code": codes.get(status, "error"), "message": msg}}), status
+    return render_template("error.html", message=msg, status=status), status
+
+
+def _inbox_count() -> int:
+    if not current_user.is_authenticated:
+        return 0
+    if "inbox_count" not in g:
+        from cmsflow.workflow.assignment import inbox_filter
+        from cmsflow.workflow.models import HumanTask
+
+        g.inbox_count = db_session().exec(select(func.count()).select_from(HumanTask)
+                                          .where(inbox_filter(current_user))).one()
+    return g.inbox_count
+
+
+def _unread_count() -> int:
+    if not current_user.is_authenticated:
+        return 0
+    from cmsflow.workflow.models import Notification
+
+    return db_session().exec(select(func.count()).select_from(Notification).where(
+        Notification.user_id == current_user.id, Notification.read_at.is_(None))).one()
+
+
+def commit() -> None:
+    """Commit the request's session, then apply pending search updates (best effort)."""
+    from cmsflow.search.service import process_outbox
+
+    session = db_session()
+    session.commit()
+    try:
+        process_outbox(session)
+    except Exception:  # the worker retries; a search hiccup must not fail a saved change
+        log.exception("search outbox processing failed")
+        session.rollback()
+
+
+def back(default: str = "web.home"):
+    return redirect(request.args.get("next") or url_for(default))

@@ -1,0 +1,64 @@
+"""Home dashboard, notifications and the language switch."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlmodel import select
+
+from cmsflow.core.db import db_session, utcnow
+from cmsflow.documents.models import DOC_TYPES, VERSION_STATUSES, Document
+from cmsflow.web.setup import commit
+from cmsflow.workflow import service as workflow
+from cmsflow.workflow.models import Notification
+
+blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
+                      static_url_path="/static/web")
+
+ROLE_LABELS = {
+    "top_management": _l("最高管理者"), "management_representative": _l("管理者代表"),
+    "internal_auditor": _l("内审员"), "department_head": _l("部门负责人"), "staff": _l("部门人员"),
+    "admin": _l("系统管理员"),
+}
+TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}
+
+
+@blueprint.app_context_processor
+def _labels():
+    return {"role_label": lambda r: ROLE_LABELS.get(r, r),
+            "status_label": lambda s: VERSION_STATUSES.get(s) or TASK_STATUS.get(s, s),
+            "doc_type_label": lambda t: DOC_TYPES.get(t, t), "doc_types": DOC_TYPES,
+            "now": utcnow}
+
+
+@blueprint.get("/")
+def home():
+    session_ = db_session()
+    tasks = workflow.open_tasks_for(session_, current_user)[:10]
+    recent = session_.exec(select(Document).where(Document.effective_version.is_not(None))
+                           .order_by(Document.updated_at.desc()).limit(8)).all()
+    notes = session_.exec(select(Notification).where(Notification.user_id == current_user.id,
+                                                     Notification.read_at.is_(None))
+                          .order_by(Notification.id.desc()).limit(5)).all()
+    return render_template("home.html", tasks=tasks, recent=recent, notes=notes)
+
+
+@blueprint.get("/lang/<lang>")
+def set_language(lang: str):
+    if lang in ("zh_CN", "en"):
+        session["lang"] = lang
+    target = request.args.get("next", "/")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+
+
+@blueprint.route("/notifications", methods=["GET", "POST"])
+def notifications():
+    session_ = db_session()
+    rows = session_.exec(select(Notification).where(Notification.user_id == current_user.id)
+                         .order_by(Notification.id.desc()).limit(200)).all()
+    if request.method == "POST":
+        for n in rows:
+            n.read_at = n.read_at or utcnow()
+        commit()
+        return redirect(request.path)
+    return render_template("notifications.html", rows=rows)

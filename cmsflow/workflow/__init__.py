@@ -1,0 +1,1 @@
+"""Workflow engine package: the only place that imports SpiffWorkflow."""

@@ -1,0 +1,233 @@
+"""Run processes: start, complete a human task, fire due timers — each step in one locked transaction.
+
+A step: lock the instance row → restore → refresh timers → complete → engine steps → sync human-task
+rows → store the next timer time → save with a version check. The caller commits; on any error the
+caller rolls back, so a failed step never saves state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from cmsflow.auth.models import User
+from cmsflow.core import signals
+from cmsflow.core.db import is_postgres, utcnow
+from cmsflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from cmsflow.history import service as history
+from cmsflow.workflow import engine
+from cmsflow.workflow.assignment import assign, inbox_filter, may_act
+from cmsflow.workflow.models import HumanTask, ProcessInstance, ProcessSpec, Signature
+from cmsflow.workflow.restricted import current_step
+
+DECISIONS = ("approve", "reject")
+
+
+@dataclass
+class StepContext:
+    """What a registered service function may use while a step runs."""
+
+    session: Session
+    instance: ProcessInstance
+    actor: User | None
+
+
+def definitions() -> dict[str, engine.Definition]:
+    return current_app.extensions["cmsflow_workflows"]
+
+
+def _spec_row(session: Session, defn: engine.Definition) -> ProcessSpec:
+    row = session.exec(select(ProcessSpec).where(ProcessSpec.content_hash == defn.content_hash)).first()
+    if row is None:
+        row = ProcessSpec(process_id=defn.process_id, file_name=defn.file_name,
+                          content_hash=defn.content_hash, spec_json=defn.spec_json)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _run(session: Session, inst: ProcessInstance, actor: User | None, fn) -> None:
+    token = current_step.set(StepContext(session, inst, actor))
+    try:
+        fn()
+    finally:
+        current_step.reset(token)
+
+
+def start_process(session: Session, process_id: str, subject_type: str, subject_id: int,
+                  data: dict, actor: User | None) -> ProcessInstance:
+    """Start ``process_id`` for a subject with initial task data; raises NotFound for an unknown process."""
+    defn = definitions().get(process_id)
+    if defn is None:
+        raise NotFound(f"流程 {process_id} 未定义")
+    spec = _spec_row(session, defn)
+    inst = ProcessInstance(process_id=process_id, spec_id=spec.id, subject_type=subject_type,
+                           subject_id=subject_id, started_by_id=getattr(actor, "id", None))
+    session.add(inst)
+    session.flush()
+    holder = {}
+    _run(session, inst, actor, lambda: holder.setdefault("wf", engine.new_workflow(defn, data)))
+    _save(session, inst, holder["wf"], actor, expected_version=None)
+    history.record(session, actor, "process_started", subject_type, subject_id,
+                   process=process_id, instance=inst.id)
+    return inst
+
+
+def _lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+    q = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    if is_postgres(session):
+        q = q.with_for_update()
+    inst = session.exec(q.execution_options(populate_existing=True)).one()
+    return inst
+
+
+def _load(session: Session, inst: ProcessInstance):
+    spec = session.get(ProcessSpec, inst.spec_id)
+    return engine.restore(inst.state, spec.spec_json)
+
+
+def _save(session: Session, inst: ProcessInstance, wf, actor, expected_version: int | None) -> None:
+    """Fire due timers, sync human tasks, write state; Conflict if another step saved first."""
+    _run(session, inst, actor, lambda: engine.fire_timers(wf))
+    done = engine.is_completed(wf)
+    values = {"state": engine.dump(wf), "status": "complete" if done else "running",
+              "next_timer_at": None if done else engine.next_timer_at(wf), "updated_at": utcnow()}
+    if expected_version is not None:
+        res = session.execute(update(ProcessInstance)
+                              .where(ProcessInstance.id == inst.id, ProcessInstance.version == expected_version)
+                              .values(version=expected_version + 1, **values))
+        if res.rowcount != 1:
+            raise Conflict("该流程已被他人同时处理，请刷新后重试", code="concurrent_step")
+        session.refresh(inst)
+    else:
+        for key, val in values.items():
+            setattr(inst, key, val)
+    _sync_tasks(session, inst, wf)
+    if done:
+        signals.process_completed.send(inst.process_id, instance=inst, session=session)
+
+
+def _lanes_for(session: Session, inst: ProcessInstance) -> dict[str, str]:
+    spec = session.get(ProcessSpec, inst.spec_id)
+    for defn in definitions().values():
+        if defn.content_hash == spec.content_hash:
+            return defn.lanes
+    return {}  # a retired definition: lanes fall back to their names
+
+
+def _sync_tasks(session: Session, inst: ProcessInstance, wf) -> None:
+    lanes = _lanes_for(session, inst)
+    ready = {t.uuid: t for t in engine.ready_user_tasks(wf, lanes)}
+    open_rows = session.exec(select(HumanTask).where(HumanTask.instance_id == inst.id,
+                                                     HumanTask.status == "open")).all()
+    for row in open_rows:
+        if row.task_uuid not in ready:
+            row.status = "cancelled"
+        ready.pop(row.task_uuid, None)
+    due_days = current_app.config["TASK_DUE_AFTER_DAYS"]
+    for t in ready.values():
+        row = HumanTask(instance_id=inst.id, task_uuid=t.uuid, name=t.name, title=t.title,
+                        process_id=inst.process_id, lane=t.lane, form=t.properties.get("form", "approval"),
+                        signature_meaning=t.properties.get("signature"), subject_type=inst.subject_type,
+                        subject_id=inst.subject_id, due_at=utcnow() + timedelta(days=due_days))
+        assign(session, row, t.data)
+        session.add(row)
+    session.flush()
+
+
+def complete_task(session: Session, task_id: int, user: User, decision: str | None = None,
+                  comment: str = "", password: str | None = None, data: dict | None = None) -> HumanTask:
+    """Complete a human task as ``user``.
+
+    Raises NotFound (unknown task), PermissionDenied (not the caller's task, or wrong signature
+    password), ValidationError (missing/unknown decision, reject without comment) and Conflict (the
+    task is no longer open, or a concurrent step won).
+    """
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound("任务不存在")
+    if not may_act(session, user, task):
+        raise PermissionDenied("这不是您的任务")
+    _check_decision(task, user, decision, comment, password)
+    inst = _lock_instance(session, task.instance_id)
+    session.refresh(task)
+    if task.status != "open":
+        raise Conflict("任务已被处理，不能重复提交", code="task_closed")
+    version = inst.version
+    wf = _load(session, inst)
+    payload = dict(data or {})
+    if decision:
+        payload[f"{task.name}_decision"] = decision
+    payload[f"{task.name}_comment"] = comment or ""
+    payload["last_actor_id"] = user.id
+    try:
+        _run(session, inst, user, lambda: engine.complete_user_task(wf, task.task_uuid, payload))
+    except engine.StepError as exc:
+        raise Conflict(str(exc), code="task_closed") from exc
+    task.status, task.completed_at, task.completed_by_id = "completed", utcnow(), user.id
+    task.decision, task.comment = decision, comment or None
+    if task.signature_meaning:
+        _sign(session, task, user, decision, comment)
+    _save(session, inst, wf, user, expected_version=version)
+    history.record(session, user, f"task_{decision or 'completed'}", task.subject_type, task.subject_id,
+                   task=task.name, title=task.title, comment=comment or "",
+                   signature=task.signature_meaning or "")
+    signals.task_completed.send(task.process_id, task=task, session=session, actor=user)
+    return task
+
+
+def _check_decision(task: HumanTask, user: User, decision, comment, password) -> None:
+    if task.form != "approval":
+        return
+    if decision not in DECISIONS:
+        raise ValidationError("请选择批准（approve）或退回（reject）", code="decision_required")
+    if decision == "reject" and not (comment or "").strip():
+        raise ValidationError("退回时必须填写意见", code="comment_required")
+    if task.signature_meaning and not user.check_password(password or ""):
+        raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
+
+
+def _sign(session: Session, task: HumanTask, user: User, decision, comment) -> None:
+    session.add(Signature(user_id=user.id, signer_name=user.display_name, signer_role=user.role,
+                          meaning=task.signature_meaning, decision=decision or "", comment=comment or None,
+                          subject_type=task.subject_type, subject_id=task.subject_id, human_task_id=task.id))
+
+
+def run_due_timers(session: Session, limit: int = 100) -> int:
+    """Fire timers of instances whose next timer is due; returns how many instances were stepped.
+
+    On PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers can run.
+    """
+    q = (select(ProcessInstance).where(ProcessInstance.status == "running",
+                                       ProcessInstance.next_timer_at <= utcnow())
+         .order_by(ProcessInstance.next_timer_at).limit(limit))
+    if is_postgres(session):
+        q = q.with_for_update(skip_locked=True)
+    count = 0
+    for inst in session.exec(q).all():
+        wf = _load(session, inst)
+        _save(session, inst, wf, None, expected_version=inst.version)
+        count += 1
+    return count
+
+
+def open_tasks_for(session: Session, user: User) -> list[HumanTask]:
+    """The caller's inbox: open tasks assigned to them or to their role (and department)."""
+    q = select(HumanTask).where(inbox_filter(user)).order_by(HumanTask.created_at, HumanTask.id)
+    return list(session.exec(q))
+
+
+def tasks_for_subject(session: Session, subject_type: str, subject_id: int,
+                      status: str | None = None) -> list[HumanTask]:
+    q = select(HumanTask).where(HumanTask.subject_type == subject_type, HumanTask.subject_id == subject_id)
+    if status:
+        q = q.where(HumanTask.status == status)
+    return list(session.exec(q.order_by(HumanTask.id)))
+
+
+def signatures_for(session: Session, subject_type: str, subject_id: int) -> list[Signature]:
+    q = select(Signature).where(Signature.subject_type == subject_type, Signature.subject_id == subject_id)
+    return list(session.exec(q.order_by(Signature.id)))

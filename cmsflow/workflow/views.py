@@ -1,0 +1,57 @@
+"""Inbox and task forms."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from cmsflow.core.db import db_session
+from cmsflow.core.errors import CmsflowError
+from cmsflow.web.setup import commit
+from cmsflow.workflow import service as workflow
+from cmsflow.workflow.assignment import may_act
+from cmsflow.workflow.forms import ApprovalForm, SimpleTaskForm
+from cmsflow.workflow.models import HumanTask
+
+blueprint = Blueprint("workflow", __name__, template_folder="templates", url_prefix="/tasks")
+
+
+@blueprint.get("/")
+def inbox():
+    return render_template("workflow/inbox.html", tasks=workflow.open_tasks_for(db_session(), current_user))
+
+
+def _subject_url(task: HumanTask) -> str:
+    if task.subject_type == "document":
+        return url_for("documents.detail", doc_id=task.subject_id)
+    return url_for("workflow.inbox")
+
+
+@blueprint.route("/<int:task_id>", methods=["GET", "POST"])
+def task(task_id: int):
+    s = db_session()
+    row = s.get(HumanTask, task_id)
+    if row is None:
+        abort(404)
+    if row.status != "open":
+        flash(_("该任务已处理"), "error")
+        return redirect(_subject_url(row))
+    if not may_act(s, current_user, row):
+        abort(403)
+    form = ApprovalForm() if row.form == "approval" else SimpleTaskForm()
+    if form.validate_on_submit():
+        decision = form.decision.data if row.form == "approval" else None
+        password = form.password.data if row.form == "approval" else None
+        try:
+            workflow.complete_task(s, task_id, current_user, decision=decision,
+                                   comment=form.comment.data or "", password=password)
+            commit()
+            flash(_("任务已完成"), "success")
+            return redirect(url_for(".inbox"))
+        except CmsflowError as exc:
+            s.rollback()
+            flash(exc.message, "error")
+            if row.form == "approval":
+                form.password.errors = [*form.password.errors, exc.message] if exc.code == "bad_signature" \
+                    else form.password.errors
+    return render_template("workflow/task.html", task=row, form=form, subject_url=_subject_url(row))

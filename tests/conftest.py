@@ -1,0 +1,129 @@
+"""Test fixtures: one app and migrated database per run (SQLite by default, PostgreSQL when
+CMSFLOW_TEST_DATABASE_URL is set); every test starts from empty tables and an empty search index."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from cmsflow import create_app
+from cmsflow.cli import migrate_to_head
+from cmsflow.core.db import make_engine, session_scope
+
+PASSWORD = "correct-horse-9"
+ROLE_USERS = [
+    # username, role, department
+    ("mr", "management_representative", "MGT"),
+    ("top", "top_management", "MGT"),
+    ("auditor", "internal_auditor", "QHS"),
+    ("head_ene", "department_head", "ENE"),
+    ("staff_ene", "staff", "ENE"),
+    ("staff_ene2", "staff", "ENE"),
+    ("head_prd", "department_head", "PRD"),
+    ("staff_prd", "staff", "PRD"),
+    ("admin", "admin", None),
+]
+
+
+def _reset_database(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    url = os.environ.get("CMSFLOW_TEST_DATABASE_URL") or f"sqlite:///{instance / 'test.db'}"
+    _reset_database(url)
+    application = create_app({"INSTANCE_DIR": str(instance), "DATABASE_URL": url, "SECRET_KEY": "test",
+                              "TESTING": True, "FILES_DIR": str(instance / "files"),
+                              "INDEX_DIR": str(instance / "index")})
+    with application.app_context():
+        migrate_to_head(url)
+    yield application
+    application.extensions["cmsflow_engine"].dispose()
+
+
+@pytest.fixture(autouse=True)
+def clean(app):
+    """Empty every table and the search index before each test."""
+    engine = app.extensions["cmsflow_engine"]
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(text(f'DELETE FROM "{t}"'))
+    shutil.rmtree(app.config["INDEX_DIR"], ignore_errors=True)
+    yield
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def org(ctx):
+    """Departments and one user per role; returns {username: user_id}."""
+    from cmsflow.auth.service import create_department, create_user
+
+    ids = {}
+    with session_scope() as s:
+        for code, name in [("MGT", "综合管理部"), ("ENE", "能源管理部"), ("PRD", "生产部"), ("QHS", "质量安全环保部")]:
+            create_department(s, code, name)
+        for username, role, dept in ROLE_USERS:
+            ids[username] = create_user(s, username, PASSWORD, role, dept, full_name=username.upper()).id
+    return ids
+
+
+class Api:
+    """A thin JSON client that signs in as a user with a bearer token."""
+
+    def __init__(self, client, username: str, password: str = PASSWORD):
+        self.client = client
+        res = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+        assert res.status_code == 200, res.get_json()
+        self.headers = {"Authorization": f"Bearer {res.get_json()['token']}"}
+
+    def get(self, path, **kw):
+        return self.client.get(f"/api/v1{path}", headers=self.headers, **kw)
+
+    def post(self, path, **kw):
+        return self.client.post(f"/api/v1{path}", headers=self.headers, **kw)
+
+
+@pytest.fixture
+def api(app, org):
+    client = app.test_client()
+    return lambda username: Api(client, username)
+
+
+PROCEDURE_FIELDS = {
+    "purpose": "规范温室气体排放的识别、监测、核算与报告，确保排放数据真实、准确、完整。",
+    "scope": "适用于本公司熟料煅烧、燃料燃烧、外购电力及余热发电相关的温室气体排放管理。",
+    "responsibilities": ["能源管理部负责排放源识别与数据汇总", "生产部负责生产数据记录"],
+    "steps": ["每月5日前完成上月活动数据收集", "按 GB/T 32150 核算排放量", "管理者代表审核排放报告"],
+}
+
+
+@pytest.fixture
+def new_procedure(api):
+    """Create a procedure draft from the template as ENE staff; returns (api, document json)."""
+    def make(title="温室气体排放管理程序", user="staff_ene", fields=None):
+        a = api(user)
+        res = a.post("/documents", json={"title": title, "doc_type": "procedure", "department": "ENE",
+                                         "template": "procedure", "fields": fields or PROCEDURE_FIELDS,
+                                         "clauses": ["TCECAG:8.2", "DB44T1944:7.5"]})
+        assert res.status_code == 201, res.get_json()
+        return a, res.get_json()
+    return make
