@@ -27,6 +27,8 @@ PROCESS_ID = "document_approval"
 SUBJECT = "document"
 AUTHOR_ROLES = ("staff", "department_head", "management_representative", "admin")
 MANAGE_ROLES = ("management_representative", "admin")
+STANDARD_LABELS = {"DB44T1944": "DB44/T 1944-2016", "TCECAG": "T/CECA-G", "CNMS": "工业碳中和管理体系",
+                   "DB14T2970": "DB14/T 2970-2024", "TCIECCPA": "T/CIECCPA"}
 CLAUSE_RE = re.compile(r"^(DB44T1944|TCECAG|CNMS|DB14T2970|TCIECCPA):\d+(\.\d+)*(\.[a-z])?$")
 
 
@@ -94,7 +96,13 @@ def _render_context(session: Session, doc: Document, number: int, author: User, 
     dept = session.get(Department, doc.department_id)
     return {**fields, "organisation": config()["ORGANISATION_NAME"], "title": doc.title, "code": doc.code,
             "version": number, "department": dept.name, "author": author.display_name,
-            "date": date.today().isoformat(), "clauses": clauses(session, doc)}
+            "date": date.today().isoformat(), "clauses": [clause_label(c) for c in clauses(session, doc)]}
+
+
+def clause_label(ref: str) -> str:
+    """``TCECAG:8.2`` → ``T/CECA-G 8.2`` for people and printed documents."""
+    std, _, number = ref.partition(":")
+    return f"{STANDARD_LABELS.get(std, std)} {number}"
 
 
 def _content(session: Session, doc: Document, number: int, actor: User, template: str | None,

@@ -11,8 +11,15 @@ from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError
 from cmsflow.core.runtime import template_catalog
 from cmsflow.documents import service as documents
-from cmsflow.documents.forms import (DocumentForm, ReviseForm, UploadForm, WithdrawForm, field_values,
-                                     fields_form, split_clauses)
+from cmsflow.documents.forms import (
+    DocumentForm,
+    ReviseForm,
+    UploadForm,
+    WithdrawForm,
+    field_values,
+    fields_form,
+    split_clauses,
+)
 from cmsflow.documents.presenters import file_response_args
 from cmsflow.history import service as history
 from cmsflow.web.setup import commit

@@ -6,6 +6,7 @@ caller rolls back, so a failed step never saves state.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from sqlmodel import Session, select
 from cmsflow.auth.models import User
 from cmsflow.core import signals
 from cmsflow.core.db import is_postgres, utcnow
-from cmsflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
 from cmsflow.workflow import engine
 from cmsflow.workflow.assignment import assign, inbox_filter, may_act
@@ -24,6 +25,7 @@ from cmsflow.workflow.models import HumanTask, ProcessInstance, ProcessSpec, Sig
 from cmsflow.workflow.restricted import current_step
 
 DECISIONS = ("approve", "reject")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,10 +51,22 @@ def _spec_row(session: Session, defn: engine.Definition) -> ProcessSpec:
     return row
 
 
+class WorkflowFailure(CmsflowError):
+    """The engine failed inside a step (a broken condition or service); nothing was saved."""
+
+    status = 500
+    code = "workflow_error"
+
+
 def _run(session: Session, inst: ProcessInstance, actor: User | None, fn) -> None:
     token = current_step.set(StepContext(session, inst, actor))
     try:
         fn()
+    except (CmsflowError, engine.StepError):
+        raise
+    except Exception as exc:
+        log.exception("workflow step failed: instance %s (%s)", inst.id, inst.process_id)
+        raise WorkflowFailure(f"流程 {inst.process_id} 执行出错，操作未保存：{exc}") from exc
     finally:
         current_step.reset(token)
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import shutil
+import subprocess
 
 import pytest
 from docx import Document as Docx
@@ -163,6 +163,7 @@ def test_renamed_exe_upload_is_refused_and_nothing_stored(app, api, new_procedur
     assert res.get_json()["error"]["code"] == "not_docx"
     assert staff.get(f"/documents/{doc['id']}").get_json() == before
     import hashlib
+
     from cmsflow.core.db import session_scope
     from cmsflow.core.storage import StoredFile
     with app.app_context(), session_scope() as s:

@@ -1,0 +1,109 @@
+"""Chinese full-text search over titles, codes and the text inside .docx files, including real
+regulations imported as external documents."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlmodel import select
+
+from cmsflow.auth.models import User
+from cmsflow.core.db import session_scope
+from cmsflow.documents import service as documents
+from cmsflow.documents.external import law_to_docx
+from cmsflow.search.service import process_outbox
+from tests.conftest import PASSWORD
+
+LAWS = Path(__file__).resolve().parents[1] / "data" / "laws"
+
+
+def _results(a, q):
+    res = a.get("/search", query_string={"q": q})
+    assert res.status_code == 200, res.get_json()
+    return res.get_json()["results"]
+
+
+def _publish(api, doc_id, dept_head="head_ene"):
+    api("staff_ene").post(f"/documents/{doc_id}/submit")
+    for user, name in ((dept_head, "review"), ("mr", "mr_approval")):
+        a = api(user)
+        t = [t for t in a.get("/tasks").get_json()["tasks"] if t["name"] == name][0]
+        assert a.post(f"/tasks/{t['id']}/complete",
+                      json={"decision": "approve", "password": PASSWORD}).status_code == 200
+
+
+def test_searching_paifang_finds_the_emission_procedure(api, new_procedure):
+    _, doc = new_procedure(title="温室气体排放管理程序")
+    _publish(api, doc["id"])
+    hits = _results(api("staff_prd"), "排放")
+    assert [h["title"] for h in hits] == ["温室气体排放管理程序"]
+    assert hits[0]["url"] == f"/documents/{doc['id']}" and hits[0]["type"] == "document"
+
+
+def test_text_inside_the_docx_and_the_code_are_searchable(api, new_procedure):
+    _, doc = new_procedure(title="监测程序")
+    _publish(api, doc["id"])
+    assert _results(api("auditor"), "活动数据")[0]["id"] == doc["id"]
+    assert _results(api("auditor"), doc["code"])[0]["id"] == doc["id"]
+    assert _results(api("auditor"), "光伏组件回收") == []
+
+
+def test_drafts_are_hidden_from_other_departments(api, new_procedure):
+    _, doc = new_procedure(title="碳资产管理程序")
+    assert [h["id"] for h in _results(api("staff_ene2"), "碳资产")] == [doc["id"]]
+    assert _results(api("staff_prd"), "碳资产") == []
+    assert [h["id"] for h in _results(api("mr"), "碳资产")] == [doc["id"]]
+
+
+def _import_law(path):
+    """Import a regulation as an external document (as the demo seed does)."""
+    title, data = law_to_docx(path.read_text(encoding="utf-8"))
+    with session_scope() as s:
+        mr = s.exec(select(User).where(User.username == "mr")).one()
+        doc = documents.create_document(s, mr, title=title, doc_type="external", department="MGT",
+                                        upload=(f"{title}.docx", data))
+        doc_id = doc.id
+    with session_scope() as s:
+        process_outbox(s)
+    return title, doc_id
+
+
+def test_phrases_from_real_regulations_find_them(ctx, api):
+    ids = {}
+    for path in sorted(LAWS.glob("*.md")):
+        title, doc_id = _import_law(path)
+        ids[title] = doc_id
+    mr = api("mr")
+    cases = {
+        "碳排放权交易管理暂行条例": ["重点排放单位", "碳排放配额", "注册登记机构"],
+        "中华人民共和国能源法": ["能源规划", "能源储备"],
+        "中华人民共和国可再生能源法": ["可再生能源发展基金", "上网电价"],
+    }
+    for title, phrases in cases.items():
+        doc_id = next(v for k, v in ids.items() if title in k or k in title)
+        for phrase in phrases:
+            hits = [h["id"] for h in _results(mr, phrase)]
+            assert doc_id in hits[:3], (phrase, title, hits)
+
+
+def test_reindex_rebuilds_from_the_database(app, api, new_procedure):
+    _, doc = new_procedure(title="温室气体排放管理程序")
+    shutil.rmtree(app.config["INDEX_DIR"])
+    assert _results(api("mr"), "排放") == []
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["cmsflow", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert [h["id"] for h in _results(api("mr"), "排放")] == [doc["id"]]
+
+
+def test_search_without_query_is_a_400(api, org):
+    res = api("mr").get("/search")
+    assert res.status_code == 400 and res.get_json()["error"]["code"] == "query_required"
+
+
+def test_snippet_is_html_escaped(api, new_procedure):
+    fields = {"purpose": "<script>alert(1)</script> 碳足迹核查", "scope": "全厂", "responsibilities": ["a"],
+              "steps": ["b"]}
+    _, doc = new_procedure(title="核查程序", fields=fields)
+    hits = _results(api("mr"), "碳足迹")
+    assert hits and "<script>" not in hits[0]["snippet"]
