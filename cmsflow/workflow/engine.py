@@ -136,8 +136,8 @@ def ready_user_tasks(wf: BpmnWorkflow, lanes: dict[str, str]) -> list[ReadyTask]
     for task in wf.get_tasks(state=TaskState.READY, manual=True):
         spec = task.task_spec
         out.append(ReadyTask(uuid=str(task.id), name=spec.bpmn_id, title=spec.bpmn_name or spec.bpmn_id,
-                             lane=lanes.get(spec.lane, spec.lane), properties=dict(spec.extensions.get("properties", {})),
-                             data=dict(task.data)))
+                             lane=lanes.get(spec.lane, spec.lane),
+                             properties=dict(spec.extensions.get("properties", {})), data=dict(task.data)))
     return out
 
 

@@ -148,8 +148,9 @@ def test_completed_task_cannot_be_completed_again(api, new_procedure):
     staff.post(f"/documents/{doc['id']}/submit")
     head = api("head_ene")
     t = _task(head, "review")
-    assert head.post(f"/tasks/{t['id']}/complete", json={"decision": "approve", "password": PASSWORD}).status_code == 200
-    res = head.post(f"/tasks/{t['id']}/complete", json={"decision": "approve", "password": PASSWORD})
+    body = {"decision": "approve", "password": PASSWORD}
+    assert head.post(f"/tasks/{t['id']}/complete", json=body).status_code == 200
+    res = head.post(f"/tasks/{t['id']}/complete", json=body)
     assert res.status_code == 409
 
 
