@@ -69,8 +69,8 @@ def demo_logins_cmd() -> None:
     from cmsflow.demo.seed import DEMO_PASSWORD, DEMO_USERS
 
     click.echo("\n演示账号 (demo logins) — 密码 / password: " + DEMO_PASSWORD)
-    for username, _name, role, dept in DEMO_USERS:
-        click.echo(f"  {username:<12} {role:<28} {dept or ''}")
+    for username, name, role, dept in DEMO_USERS:
+        click.echo(f"  {username:<16} {name:<6} {role:<28} {dept or ''}")
     click.echo("打开 http://127.0.0.1:5000\n")
 
 

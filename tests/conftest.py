@@ -73,12 +73,12 @@ def ctx(app):
 
 
 @pytest.fixture
-def org(ctx):
+def org(app):
     """Departments and one user per role; returns {username: user_id}."""
     from cmsflow.auth.service import create_department, create_user
 
     ids = {}
-    with session_scope() as s:
+    with app.app_context(), session_scope() as s:
         for code, name in [("MGT", "综合管理部"), ("ENE", "能源管理部"), ("PRD", "生产部"), ("QHS", "质量安全环保部")]:
             create_department(s, code, name)
         for username, role, dept in ROLE_USERS:

@@ -8,21 +8,28 @@ from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
 
+
+
+def N_(text: str) -> str:
+    """Mark a label for translation (extracted by pybabel, translated where displayed)."""
+    return text
+
+
 DOC_TYPES = {
-    "manual": "手册",
-    "policy": "方针",
-    "procedure": "程序文件",
-    "rule": "管理制度",
-    "work_instruction": "作业文件",
-    "record_form": "记录表单",
-    "external": "外来文件",
+    "manual": N_("手册"),
+    "policy": N_("方针"),
+    "procedure": N_("程序文件"),
+    "rule": N_("管理制度"),
+    "work_instruction": N_("作业文件"),
+    "record_form": N_("记录表单"),
+    "external": N_("外来文件"),
 }
 VERSION_STATUSES = {
-    "draft": "草稿",
-    "in_review": "审批中",
-    "effective": "生效",
-    "superseded": "已替代",
-    "obsolete": "已作废",
+    "draft": N_("草稿"),
+    "in_review": N_("审批中"),
+    "effective": N_("生效"),
+    "superseded": N_("已替代"),
+    "obsolete": N_("已作废"),
 }
 TOP_APPROVAL_TYPES = ("manual", "policy")
 

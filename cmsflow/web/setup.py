@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import Babel, get_locale
@@ -45,8 +47,19 @@ def setup_web(app: Flask) -> None:
 
     @app.context_processor
     def _globals():
-        return {"current_locale": str(get_locale()), "inbox_count": _inbox_count,
-                "unread_notifications": _unread_count}
+        return {"current_locale": "zh_CN" if str(get_locale()).startswith("zh") else "en",
+                "inbox_count": _inbox_count, "unread_notifications": _unread_count}
+
+    tz = ZoneInfo(app.config["TIMEZONE"])
+
+    @app.template_filter("dt")
+    def _dt(value, fmt: str = "%Y-%m-%d %H:%M"):
+        """Stored UTC → the organisation's local time for display."""
+        if value is None:
+            return ""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(tz).strftime(fmt)
 
     @app.after_request
     def _headers(resp):

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import select
 
 from cmsflow.core.db import db_session, utcnow
 from cmsflow.documents.models import DOC_TYPES, VERSION_STATUSES, Document
+from cmsflow.documents.service import clause_label
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow.models import Notification
@@ -20,15 +22,21 @@ ROLE_LABELS = {
     "internal_auditor": _l("内审员"), "department_head": _l("部门负责人"), "staff": _l("部门人员"),
     "admin": _l("系统管理员"),
 }
+ACTION_LABELS = {
+    "document_created": _l("创建文件"), "document_submitted": _l("提交审批"), "process_started": _l("启动流程"),
+    "task_approve": _l("同意"), "task_reject": _l("退回"), "task_completed": _l("完成任务"),
+    "document_published": _l("发布生效"), "revision_started": _l("开始修订"), "file_uploaded": _l("上传文件"),
+    "draft_edited": _l("编辑草稿"), "document_withdrawn": _l("作废"), "signed_in": _l("登录"),
+}
 TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}
 
 
 @blueprint.app_context_processor
 def _labels():
     return {"role_label": lambda r: ROLE_LABELS.get(r, r),
-            "status_label": lambda s: VERSION_STATUSES.get(s) or TASK_STATUS.get(s, s),
+            "status_label": lambda s: gettext(VERSION_STATUSES[s]) if s in VERSION_STATUSES else TASK_STATUS.get(s, s),
             "doc_type_label": lambda t: DOC_TYPES.get(t, t), "doc_types": DOC_TYPES,
-            "now": utcnow}
+            "action_label": lambda a: ACTION_LABELS.get(a, a), "clause_label": clause_label, "now": utcnow}
 
 
 @blueprint.get("/")
