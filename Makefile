@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) translations
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile -f -q -d cmsflow/translations
+	$(BIN)/pybabel compile -f -d cmsflow/translations 2>&1 | grep -v "^compiling" || true
 
 run: install
 	$(FLASK) cmsflow init

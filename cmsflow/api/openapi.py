@@ -86,10 +86,16 @@ def spec() -> dict:
         "/documents/{id}/revise": {"post": _op("Start a revision of the effective version", doc,
                                                params=[_path_id("id")], errors=(401, 403, 404, 409),
                                                status="201")},
+        "/documents/{id}/withdraw": {"post": _op(
+            "Withdraw the effective version (management representative; signed with the password)", doc,
+            params=[_path_id("id")], body={j: {"schema": {"type": "object", "properties": {
+                "reason": {"type": "string"}, "password": {"type": "string"}}}}},
+            errors=(400, 401, 403, 404, 409))},
         "/documents/{id}/versions": {"post": _op(
             "Upload a .docx (replaces the draft or starts a new version)", doc, params=[_path_id("id")],
             body={"multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}, "change_summary": {"type": "string"}}}}},
+                "file": {"type": "string", "format": "binary"}, "change_summary": {"type": "string"},
+                "lock_version": {"type": "integer", "description": "from GET; a stale value gives 409"}}}}},
             errors=(400, 401, 403, 404, 409, 413), status="201")},
         "/documents/{id}/versions/{number}/file": {"get": _op(
             "Download a version's .docx (the stamped controlled copy once effective)",

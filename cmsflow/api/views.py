@@ -121,10 +121,21 @@ def upload_version(doc_id: int):
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ValidationError("请以 multipart 字段 file 上传 .docx 文件", code="file_required")
+    lock = request.form.get("lock_version", "")
     documents.upload_version(db_session(), g.api_user, doc, upload.filename, upload.read(),
-                             request.form.get("change_summary", ""))
+                             request.form.get("change_summary", ""),
+                             expected_lock=int(lock) if lock.isdigit() else None)
     commit()
     return jsonify(document_json(db_session(), doc)), 201
+
+
+@blueprint.post("/documents/<int:doc_id>/withdraw")
+def withdraw(doc_id: int):
+    body = _json()
+    doc = documents.get_document(db_session(), doc_id, g.api_user)
+    documents.withdraw(db_session(), g.api_user, doc, str(body.get("reason", "")), str(body.get("password", "")))
+    commit()
+    return jsonify(document_json(db_session(), doc))
 
 
 @blueprint.get("/documents/<int:doc_id>/versions/<int:number>/file")

@@ -9,7 +9,6 @@ from sqlmodel import Field, SQLModel
 from cmsflow.core.db import utcnow
 
 
-
 def N_(text: str) -> str:
     """Mark a label for translation (extracted by pybabel, translated where displayed)."""
     return text

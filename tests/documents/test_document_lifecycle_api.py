@@ -226,7 +226,61 @@ def test_effective_file_opens_in_libreoffice_and_shows_the_code(tmp_path, api, n
     _publish(api, doc["id"])
     src = tmp_path / "doc.docx"
     src.write_bytes(staff.get(f"/documents/{doc['id']}/versions/1/file").data)
-    subprocess.run(["soffice", "--headless", "--convert-to", "txt:Text", "--outdir", str(tmp_path), str(src)],
+    profile = f"-env:UserInstallation=file://{tmp_path}/lo-profile"  # no clash with another soffice
+    subprocess.run(["soffice", profile, "--headless", "--convert-to", "html", "--outdir", str(tmp_path), str(src)],
                    check=True, capture_output=True, timeout=180)
-    text = (tmp_path / "doc.txt").read_text(encoding="utf-8", errors="replace")
-    assert "温室气体排放管理程序" in text
+    html = (tmp_path / "doc.html").read_text(encoding="utf-8", errors="replace")
+    assert "温室气体排放管理程序" in html
+    assert "CEMS-PR-001" in html and "受控" in html  # header/footer stamp survives LibreOffice
+
+
+def _docx(text: str) -> bytes:
+    d = Docx()
+    d.add_paragraph(text)
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def test_stale_upload_is_refused_and_keeps_the_newer_content(api, new_procedure):
+    staff, doc = new_procedure()
+    lock = doc["lock_version"]
+    first = staff.post(f"/documents/{doc['id']}/versions", content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(_docx("甲的修改")), "a.docx"), "lock_version": str(lock)})
+    assert first.status_code == 201
+    second = staff.post(f"/documents/{doc['id']}/versions", content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(_docx("乙的修改")), "b.docx"), "lock_version": str(lock)})
+    assert second.status_code == 409 and second.get_json()["error"]["code"] == "stale_edit"
+    data = staff.get(f"/documents/{doc['id']}/versions/1/file").data
+    assert "甲的修改" in "\n".join(p.text for p in Docx(io.BytesIO(data)).paragraphs)
+
+
+def test_withdrawal_makes_the_document_obsolete_and_needs_the_representative(api, new_procedure):
+    _, doc = new_procedure()
+    _publish(api, doc["id"])
+    res = api("head_ene").post(f"/documents/{doc['id']}/withdraw", json={"reason": "废止", "password": PASSWORD})
+    assert res.status_code == 403
+    res = api("mr").post(f"/documents/{doc['id']}/withdraw", json={"reason": "", "password": PASSWORD})
+    assert res.status_code == 400
+    res = api("mr").post(f"/documents/{doc['id']}/withdraw", json={"reason": "被新标准替代", "password": PASSWORD})
+    assert res.status_code == 200
+    body = res.get_json()
+    assert body["status"] == "obsolete" and body["effective_version"] is None
+    assert body["versions"][0]["status"] == "obsolete"
+
+
+def test_register_filters(api, new_procedure):
+    _, a = new_procedure(title="温室气体排放管理程序")
+    _publish(api, a["id"])
+    new_procedure(title="碳资产管理程序")
+    mr = api("mr")
+
+    def titles(**q):
+        return sorted(d["title"] for d in mr.get("/documents", query_string=q).get_json()["documents"])
+
+    assert titles() == ["温室气体排放管理程序", "碳资产管理程序"]
+    assert titles(status="effective") == ["温室气体排放管理程序"]
+    assert titles(status="draft") == ["碳资产管理程序"]
+    assert titles(q="碳资产") == ["碳资产管理程序"]
+    assert titles(department="PRD") == []
+    assert titles(doc_type="manual") == []
