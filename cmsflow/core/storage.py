@@ -43,7 +43,8 @@ class FileStore:
         """Store ``data`` and return its SHA-256 hex digest; records a StoredFile row in ``session``."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_for(digest)
-        if not path.exists():
+        if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            # new blob, or a damaged copy on disk that the same content can repair
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent)
             with os.fdopen(fd, "wb") as fh:

@@ -112,11 +112,11 @@ class WhooshBackend:
         q = parser.parse(query)
         with ix.searcher() as searcher:
             results = searcher.search(q, limit=limit)
-            results.fragmenter = ContextFragmenter(maxchars=120, surround=40)
-            results.formatter = HtmlFormatter(tagname="mark", classname="hit", termclass="hit")
+            results.fragmenter = ContextFragmenter(maxchars=80, surround=30)
+            results.formatter = HtmlFormatter(tagname="mark", classname="hit", termclass="hit", between="…")
             hits = []
             for r in results:
-                snippet = r.highlights("body") or r.highlights("title") or str(escape(r["body"][:120]))
+                snippet = r.highlights("body", top=2) or r.highlights("title") or str(escape(r["body"][:120]))
                 hits.append(Hit(type=r["type"], id=r["id"], title=r["title"], snippet=snippet,
                                 url=r["url"], visibility=r["visibility"]))
             return hits

@@ -284,3 +284,14 @@ def test_register_filters(api, new_procedure):
     assert titles(q="碳资产") == ["碳资产管理程序"]
     assert titles(department="PRD") == []
     assert titles(doc_type="manual") == []
+
+
+def test_storing_the_same_content_again_repairs_a_damaged_blob(app, ctx):
+    from cmsflow.core.db import session_scope
+    store = app.extensions["cmsflow_files"]
+    with session_scope() as s:
+        sha = store.put(s, b"controlled copy", "text/plain")
+    store.path_for(sha).write_bytes(b"damaged")
+    with session_scope() as s:
+        assert store.put(s, b"controlled copy", "text/plain") == sha
+    assert store.get(sha) == b"controlled copy"
