@@ -137,14 +137,36 @@ def verify_history_cmd() -> None:
     click.echo("审计日志哈希链完整")
 
 
+def _fire_due_timers(limit: int = 500) -> int:
+    """Step due instances one transaction each; a failing one is postponed, the others go on."""
+    from cmsflow.workflow.service import claim_due_instance, fire_timers_of, postpone_timer
+
+    fired = 0
+    while fired < limit:
+        claimed = None
+        try:
+            with session_scope() as session:
+                inst = claim_due_instance(session)
+                if inst is None:
+                    break
+                claimed = inst.id
+                fire_timers_of(session, inst)
+            fired += 1
+        except Exception as exc:
+            current_app.logger.exception("timer step of instance %s failed", claimed)
+            if claimed is None:
+                raise
+            with session_scope() as session:
+                postpone_timer(session, claimed, str(exc))
+    return fired
+
+
 def worker_pass() -> dict:
     """One pass: fire due BPMN timers, remind overdue tasks, apply pending search updates."""
     from cmsflow.search.service import process_outbox
     from cmsflow.workflow.reminders import remind_overdue
-    from cmsflow.workflow.service import run_due_timers
 
-    with session_scope() as session:
-        timers = run_due_timers(session)
+    timers = _fire_due_timers()
     with session_scope() as session:
         overdue = remind_overdue(session)
     with session_scope() as session:

@@ -1,6 +1,7 @@
 """Configuration from the environment (DATABASE_URL, SECRET_KEY, CMSFLOW_INSTANCE_DIR, ...)."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -36,6 +37,19 @@ def _secret_key(instance: Path) -> str:
     return key
 
 
+def _code_prefixes() -> dict:
+    """Per-type code prefixes; ``CMSFLOW_DOC_CODE_PREFIXES='{"procedure": "JZ-CX"}'`` overrides some."""
+    prefixes = dict(DEFAULT_CODE_PREFIXES)
+    raw = os.environ.get("CMSFLOW_DOC_CODE_PREFIXES")
+    if raw:
+        extra = json.loads(raw)
+        unknown = set(extra) - set(prefixes)
+        if unknown:
+            raise ValueError(f"CMSFLOW_DOC_CODE_PREFIXES: unknown document types {sorted(unknown)}")
+        prefixes.update(extra)
+    return prefixes
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask config dict; ``overrides`` (tests) win over the environment."""
     overrides = overrides or {}
@@ -49,7 +63,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "WORKFLOWS_DIR": str(PROJECT_ROOT / "workflows"),
         "DOC_TEMPLATES_DIR": str(PROJECT_ROOT / "doc_templates"),
         "ORGANISATION_NAME": os.environ.get("CMSFLOW_ORGANISATION", "华北建材集团冀中水泥有限公司"),
-        "DOC_CODE_PREFIXES": dict(DEFAULT_CODE_PREFIXES),
+        "DOC_CODE_PREFIXES": _code_prefixes(),
         "DOC_CODE_DIGITS": 3,
         "MAX_UPLOAD_BYTES": int(os.environ.get("CMSFLOW_MAX_UPLOAD_MB", "20")) * 1024 * 1024,
         # ISO 8601 durations used by the BPMN timers

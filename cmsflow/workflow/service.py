@@ -210,22 +210,30 @@ def _sign(session: Session, task: HumanTask, user: User, decision, comment) -> N
                           subject_type=task.subject_type, subject_id=task.subject_id, human_task_id=task.id))
 
 
-def run_due_timers(session: Session, limit: int = 100) -> int:
-    """Fire timers of instances whose next timer is due; returns how many instances were stepped.
+def claim_due_instance(session: Session) -> ProcessInstance | None:
+    """The instance with the earliest due timer, or None.
 
-    On PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers can run.
+    On PostgreSQL the row is claimed with ``FOR UPDATE SKIP LOCKED`` so several workers can run.
     """
     q = (select(ProcessInstance).where(ProcessInstance.status == "running",
                                        ProcessInstance.next_timer_at <= utcnow())
-         .order_by(ProcessInstance.next_timer_at).limit(limit))
+         .order_by(ProcessInstance.next_timer_at).limit(1))
     if is_postgres(session):
         q = q.with_for_update(skip_locked=True)
-    count = 0
-    for inst in session.exec(q).all():
-        wf = _load(session, inst)
-        _save(session, inst, wf, None, expected_version=inst.version)
-        count += 1
-    return count
+    return session.exec(q).first()
+
+
+def fire_timers_of(session: Session, inst: ProcessInstance) -> None:
+    """Step a claimed instance: fire its due timers and save; the caller commits."""
+    _save(session, inst, _load(session, inst), None, expected_version=inst.version)
+
+
+def postpone_timer(session: Session, instance_id: int, error: str, minutes: int = 15) -> None:
+    """After a failed timer step: keep the instance, note the error, retry later."""
+    inst = session.get(ProcessInstance, instance_id)
+    if inst is not None:
+        inst.error = error[:2000]
+        inst.next_timer_at = utcnow() + timedelta(minutes=minutes)
 
 
 def open_tasks_for(session: Session, user: User) -> list[HumanTask]:

@@ -46,3 +46,26 @@ def test_overdue_tasks_are_reminded_once(app, org, new_procedure):
         second = worker_pass()
     assert first["overdue"] == 1 and second["overdue"] == 0
     assert ("overdue" in [k for k, _ in _notes(app, org["head_ene"])])
+
+
+def test_a_failing_timer_step_is_postponed_and_does_not_block_others(app, org, new_procedure, monkeypatch):
+    from cmsflow.workflow import service as wf_service
+
+    for title in ("程序甲", "程序乙"):
+        staff, doc = new_procedure(title=title)
+        staff.post(f"/documents/{doc['id']}/submit")
+    original = wf_service.fire_timers_of
+    calls = []
+
+    def flaky(session, inst):
+        calls.append(inst.id)
+        if len(calls) == 1:
+            raise RuntimeError("service down")
+        return original(session, inst)
+
+    monkeypatch.setattr(wf_service, "fire_timers_of", flaky)
+    with time_machine.travel(utcnow() + timedelta(days=3, hours=1), tick=False), app.app_context():
+        assert worker_pass()["timers"] == 1
+        with session_scope() as s:
+            failed = s.get(ProcessInstance, calls[0])
+            assert "service down" in failed.error and failed.next_timer_at > utcnow()
