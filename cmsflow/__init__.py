@@ -8,9 +8,9 @@ from flask import Flask
 from cmsflow.config import load_config
 
 # Domain packages with a ``views.py`` exposing ``blueprint``; models are imported for their tables.
-DOMAINS = ("auth", "documents", "workflow", "search", "api", "web")
+DOMAINS = ("auth", "documents", "workflow", "search", "standards", "api", "web")
 MODEL_MODULES = ("core.models", "core.storage", "auth.models", "history.models", "workflow.models",
-                 "documents.models", "search.models")
+                 "documents.models", "search.models", "standards.models")
 
 
 def import_models() -> None:
@@ -42,14 +42,17 @@ def configure_database(app: Flask) -> None:
 def configure_services(app: Flask) -> None:
     """File store, Word template catalog, BPMN definitions (a broken file stops start-up), search."""
     from cmsflow.core.storage import FileStore
+    from cmsflow.documents import coverage as _doc_coverage  # noqa: F401 - registers the evidence provider
     from cmsflow.documents import search as _doc_search  # noqa: F401 - registers the provider
     from cmsflow.documents import service as _doc_service  # noqa: F401 - registers BPMN services
     from cmsflow.documents.templating import load_catalog
     from cmsflow.search.backend import WhooshBackend
+    from cmsflow.standards.library import load_library
     from cmsflow.workflow import reminders as _reminders  # noqa: F401 - registers BPMN services
     from cmsflow.workflow.engine import load_definitions
 
     app.extensions["cmsflow_files"] = FileStore(app.config["FILES_DIR"])
+    app.extensions["cmsflow_clause_library"] = load_library()
     app.extensions["cmsflow_doc_templates"] = load_catalog(app.config["DOC_TEMPLATES_DIR"])
     app.extensions["cmsflow_workflows"] = load_definitions(app.config["WORKFLOWS_DIR"])
     app.extensions["cmsflow_search"] = WhooshBackend(app.config["INDEX_DIR"])

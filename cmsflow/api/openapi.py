@@ -108,6 +108,17 @@ def spec() -> dict:
             "Complete a task; approval tasks are electronic signatures (password required)",
             _json({"type": "object"}), body={j: {"schema": _ref("Completion")}}, params=[_path_id("id")],
             errors=(400, 401, 403, 404, 409))},
+        "/standards": {"get": _op("The clause library's standards and which apply", _json(
+            {"type": "array", "items": {"type": "object"}}), errors=(401,))},
+        "/standards/applicable": {"put": _op(
+            "Choose the applicable standards (administrator or management representative)", _json(
+                {"type": "object"}), body={j: {"schema": {"type": "object", "properties": {
+                    "codes": {"type": "array", "items": {"type": "string"}}}}}}, errors=(400, 401, 403, 404))},
+        "/standards/{code}/coverage": {"get": _op(
+            "Clause tree with linked effective documents and records; gaps where documented information is "
+            "required but missing", _json({"type": "object"}),
+            params=[{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+            errors=(401, 404))},
         "/search": {"get": _op("Full-text search (Chinese), only what the caller may see", _json(
             {"type": "object", "properties": {"results": {"type": "array", "items": {"type": "object"}}}}),
             params=[_query("q", True)], errors=(400, 401))},

@@ -10,6 +10,7 @@ from cmsflow.core.runtime import config, template_catalog
 from cmsflow.documents import service as documents
 from cmsflow.documents.presenters import document_json, file_response_args
 from cmsflow.search import service as search
+from cmsflow.standards import service as standards
 from cmsflow.web.setup import commit, csrf
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow.models import HumanTask
@@ -166,6 +167,29 @@ def complete_task(task_id: int):
                                   comment=str(body.get("comment") or ""), password=body.get("password"))
     commit()
     return jsonify({"task": _task_json(task), "status": task.status})
+
+
+@blueprint.get("/standards")
+def list_standards():
+    applicable = set(standards.applicable_codes(db_session()))
+    return jsonify([{"code": std.code, "designation": std.designation, "title": std.title, "title_en": std.title_en,
+                     "clauses": len(std.clauses), "applicable": std.code in applicable}
+                    for std in standards.library().values()])
+
+
+@blueprint.put("/standards/applicable")
+def set_applicable():
+    codes = _json().get("codes")
+    if not isinstance(codes, list):
+        raise ValidationError("codes 必须是标准代码数组", code="invalid_json")
+    result = standards.set_applicable(db_session(), g.api_user, [str(c) for c in codes])
+    commit()
+    return jsonify({"applicable": result})
+
+
+@blueprint.get("/standards/<code>/coverage")
+def standard_coverage(code: str):
+    return jsonify(standards.coverage_json(code, standards.coverage(db_session(), code)))
 
 
 @blueprint.get("/search")

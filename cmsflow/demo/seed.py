@@ -12,6 +12,7 @@ from cmsflow.auth.models import User
 from cmsflow.auth.service import create_department, create_user
 from cmsflow.documents import service as documents
 from cmsflow.documents.external import law_to_docx
+from cmsflow.standards import service as standards
 from cmsflow.workflow import service as workflow
 
 HERE = Path(__file__).parent
@@ -41,6 +42,7 @@ DEMO_USERS = [
     ("hu.kuaiji", "胡敏", "staff", "FIN"),
 ]
 EXTERNAL_CLAUSES = ["TCECAG:8.2", "DB44T1944:7.5"]
+APPLICABLE_STANDARDS = ["DB44T1944", "TCECAG"]
 
 
 def _users(session: Session) -> dict[str, User]:
@@ -97,6 +99,7 @@ def seed_demo(session: Session) -> None:
     for code, name in DEPARTMENTS:
         create_department(session, code, name)
     users = _users(session)
+    standards.set_applicable(session, users["admin"], APPLICABLE_STANDARDS)
     content = yaml.safe_load((HERE / "content.yaml").read_text(encoding="utf-8"))
     effective = []
     for item in content["documents"]:

@@ -5,7 +5,6 @@ Clauses: DB44/T 1944 §7.5, T/CECA-G §8.2, DB14/T 2970 §7.5, 工业碳中和�
 """
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from sqlmodel import Session, select
@@ -20,6 +19,7 @@ from cmsflow.core.runtime import config, file_store, template_catalog
 from cmsflow.documents import templating
 from cmsflow.documents.models import DOC_TYPES, Document, DocumentClause, DocumentVersion
 from cmsflow.history import service as history
+from cmsflow.standards import service as standards
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow import services
 
@@ -27,9 +27,6 @@ PROCESS_ID = "document_approval"
 SUBJECT = "document"
 AUTHOR_ROLES = ("staff", "department_head", "management_representative", "admin")
 MANAGE_ROLES = ("management_representative", "admin")
-STANDARD_LABELS = {"DB44T1944": "DB44/T 1944-2016", "TCECAG": "T/CECA-G", "CNMS": "工业碳中和管理体系",
-                   "DB14T2970": "DB14/T 2970-2024", "TCIECCPA": "T/CIECCPA"}
-CLAUSE_RE = re.compile(r"^(DB44T1944|TCECAG|CNMS|DB14T2970|TCIECCPA):\d+(\.\d+)*(\.[a-z])?$")
 
 
 def can_author(user: User, department_id: int) -> bool:
@@ -73,18 +70,6 @@ def clauses(session: Session, doc: Document) -> list[str]:
     return list(session.exec(q))
 
 
-def _clean_clauses(values) -> list[str]:
-    out = []
-    for raw in values or []:
-        ref = str(raw).strip()
-        if not CLAUSE_RE.match(ref):
-            raise ValidationError(f"条款引用格式无效：{ref}（应为 标准代码:条款号，如 TCECAG:8.2）",
-                                  code="invalid_clause")
-        if ref not in out:
-            out.append(ref)
-    return out
-
-
 def next_code(session: Session, doc_type: str) -> str:
     """Allocate the next code for ``doc_type``, e.g. ``CEMS-PR-007`` (prefix configurable per type)."""
     prefix = config()["DOC_CODE_PREFIXES"][doc_type]
@@ -100,9 +85,8 @@ def _render_context(session: Session, doc: Document, number: int, author: User, 
 
 
 def clause_label(ref: str) -> str:
-    """``TCECAG:8.2`` → ``T/CECA-G 8.2`` for people and printed documents."""
-    std, _, number = ref.partition(":")
-    return f"{STANDARD_LABELS.get(std, std)} {number}"
+    """``TCECAG:8.2`` → ``T/CECA-G 00XX—2023 8.2`` for people and printed documents."""
+    return standards.label(ref)
 
 
 def _content(session: Session, doc: Document, number: int, actor: User, template: str | None,
@@ -141,7 +125,7 @@ def create_document(session: Session, actor: User, *, title: str, doc_type: str,
         raise PermissionDenied("您无权为该部门编制文件")
     if upload is None and doc_type == "external":
         raise ValidationError("外来文件须上传原件", code="upload_required")
-    refs = _clean_clauses(clauses)
+    refs = standards.validate_refs(clauses)
     doc = Document(code=next_code(session, doc_type), title=title, doc_type=doc_type,
                    department_id=dept.id, author_id=actor.id, status="draft")
     session.add(doc)

@@ -41,7 +41,7 @@ def test_missing_required_fields_and_unknown_clauses_are_400(api):
     assert res.status_code == 400 and res.get_json()["error"]["code"] == "missing_field"
     res = a.post("/documents", json={"title": "x", "doc_type": "procedure", "department": "ENE",
                                      "template": "procedure", "fields": {}, "clauses": ["ISO:1"]})
-    assert res.status_code == 400 and res.get_json()["error"]["code"] == "invalid_clause"
+    assert res.status_code == 400 and res.get_json()["error"]["code"] == "unknown_clause"
     res = a.post("/documents", json={"title": "x", "doc_type": "procedure", "department": "ENE",
                                      "template": "manual", "fields": {}})
     assert res.status_code == 400 and res.get_json()["error"]["code"] == "template_type_mismatch"

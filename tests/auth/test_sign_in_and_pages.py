@@ -79,7 +79,7 @@ def test_unknown_clause_is_refused_with_a_message(web):
     res = client.post("/documents/new?template=procedure", data={
         "csrf_token": _csrf(page), "title": "程序", "department": "ENE", "clauses": "ISO9001-8.5",
         "f_purpose": "a", "f_scope": "b", "f_responsibilities": "c", "f_steps": "d"})
-    assert "条款引用格式无效" in res.get_data(as_text=True)
+    assert "条款库中没有这些条款" in res.get_data(as_text=True)
 
 
 def test_full_approval_through_the_pages_with_signature(web):

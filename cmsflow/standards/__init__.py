@@ -1,0 +1,1 @@
+"""The clause library: the seed standards as data (YAML), validated on load."""
