@@ -8,9 +8,9 @@ from flask import Flask
 from cmsflow.config import load_config
 
 # Domain packages with a ``views.py`` exposing ``blueprint``; models are imported for their tables.
-DOMAINS = ("auth", "documents", "workflow", "search", "standards", "api", "web")
+DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "api", "web")
 MODEL_MODULES = ("core.models", "core.storage", "auth.models", "history.models", "workflow.models",
-                 "documents.models", "search.models", "standards.models")
+                 "documents.models", "search.models", "standards.models", "registers.models")
 
 
 def import_models() -> None:
@@ -46,6 +46,7 @@ def configure_services(app: Flask) -> None:
     from cmsflow.documents import search as _doc_search  # noqa: F401 - registers the provider
     from cmsflow.documents import service as _doc_service  # noqa: F401 - registers BPMN services
     from cmsflow.documents.templating import load_catalog
+    from cmsflow.registers import integration as _registers  # noqa: F401 - search, coverage, reminders
     from cmsflow.search.backend import WhooshBackend
     from cmsflow.standards.library import load_library
     from cmsflow.workflow import reminders as _reminders  # noqa: F401 - registers BPMN services

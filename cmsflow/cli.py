@@ -163,6 +163,7 @@ def _fire_due_timers(limit: int = 500) -> int:
 
 def worker_pass() -> dict:
     """One pass: fire due BPMN timers, remind overdue tasks, apply pending search updates."""
+    from cmsflow.registers.integration import remind_calibrations
     from cmsflow.search.service import process_outbox
     from cmsflow.workflow.reminders import remind_overdue
 
@@ -170,8 +171,10 @@ def worker_pass() -> dict:
     with session_scope() as session:
         overdue = remind_overdue(session)
     with session_scope() as session:
+        calibrations = remind_calibrations(session)
+    with session_scope() as session:
         indexed = process_outbox(session)
-    return {"timers": timers, "overdue": overdue, "indexed": indexed}
+    return {"timers": timers, "overdue": overdue, "calibrations": calibrations, "indexed": indexed}
 
 
 @cli.command("worker")
@@ -182,7 +185,7 @@ def worker_cmd(once: bool, interval: int) -> None:
     """Wake due BPMN timers and send due reminders."""
     while True:
         result = worker_pass()
-        click.echo(f"timers={result['timers']} overdue={result['overdue']} indexed={result['indexed']}")
+        click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
         if once:
             return
         time.sleep(interval)

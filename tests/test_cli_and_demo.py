@@ -36,6 +36,12 @@ def test_seed_demo_builds_an_organisation_with_effective_documents_and_open_task
         assert len(effective) >= 10 and any(d.status == "in_review" for d in docs)
         open_tasks = s.exec(select(func.count()).select_from(HumanTask).where(HumanTask.status == "open")).one()
         assert open_tasks > 0
+        from cmsflow.registers.specs import SPECS
+        for spec in SPECS.values():
+            assert s.exec(select(func.count()).select_from(spec.model)).one() >= 2, spec.name
+        from cmsflow.standards.service import coverage, coverage_summary
+        summary = coverage_summary(coverage(s, "DB44T1944"))
+        assert summary["covered"] >= summary["requiring_documented_information"] - 4
     assert "跳过" in run(args=["cmsflow", "seed-demo", "--if-empty"]).output
     assert run(args=["cmsflow", "verify-history"]).exit_code == 0
 

@@ -26,6 +26,10 @@ def _path_id(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+def _name() -> dict:
+    return {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _query(name: str, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": {"type": "string"}}
 
@@ -119,6 +123,25 @@ def spec() -> dict:
             "required but missing", _json({"type": "object"}),
             params=[{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
             errors=(401, 404))},
+        "/registers": {"get": _op("The registers and their fields", _json({"type": "array", "items": {
+            "type": "object"}}), errors=(401,))},
+        "/registers/{name}": {
+            "get": _op("Records of a register (filters: any filterable field, q)", _json({"type": "object"}),
+                       params=[_name()], errors=(400, 401, 404)),
+            "post": _op("Create a record (field errors in error.details.fields)", _json({"type": "object"}),
+                        params=[_name()], body={j: {"schema": {"type": "object"}}}, status="201")},
+        "/registers/{name}/{id}": {
+            "get": _op("One record", _json({"type": "object"}), params=[_name(), _path_id("id")]),
+            "put": _op("Update a record (send lock_version; a stale one gives 409)", _json({"type": "object"}),
+                       params=[_name(), _path_id("id")], body={j: {"schema": {"type": "object"}}},
+                       errors=(400, 401, 403, 404, 409))},
+        "/registers/{name}/export": {"get": _op("Export as .xlsx or .csv (format=xlsx|csv)", {
+            "description": "file"}, params=[_name(), _query("format")])},
+        "/registers/{name}/import": {"post": _op(
+            "Import .xlsx/.csv: all rows validated; any error stores nothing (error.details.rows)",
+            _json({"type": "object"}), params=[_name()], body={"multipart/form-data": {"schema": {
+                "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}},
+            status="201")},
         "/search": {"get": _op("Full-text search (Chinese), only what the caller may see", _json(
             {"type": "object", "properties": {"results": {"type": "array", "items": {"type": "object"}}}}),
             params=[_query("q", True)], errors=(400, 401))},

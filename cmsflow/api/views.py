@@ -1,6 +1,8 @@
 """REST API under /api/v1: bearer tokens, JSON errors ``{"error": {"code", "message"}}``."""
 from __future__ import annotations
 
+import io
+
 from flask import Blueprint, g, jsonify, request, send_file
 
 from cmsflow.auth import service as auth
@@ -9,6 +11,9 @@ from cmsflow.core.errors import CmsflowError, NotFound, ValidationError
 from cmsflow.core.runtime import config, template_catalog
 from cmsflow.documents import service as documents
 from cmsflow.documents.presenters import document_json, file_response_args
+from cmsflow.registers import service as registers
+from cmsflow.registers import specs as register_specs
+from cmsflow.registers import transfer
 from cmsflow.search import service as search
 from cmsflow.standards import service as standards
 from cmsflow.web.setup import commit, csrf
@@ -190,6 +195,66 @@ def set_applicable():
 @blueprint.get("/standards/<code>/coverage")
 def standard_coverage(code: str):
     return jsonify(standards.coverage_json(code, standards.coverage(db_session(), code)))
+
+
+@blueprint.get("/registers")
+def registers_index():
+    return jsonify([{"name": sp.name, "title": sp.title, "title_en": sp.title_en,
+                     "fields": [{"name": f.name, "label": f.label, "label_en": f.label_en, "type": f.type,
+                                 "required": f.required, "choices": f.choices} for f in sp.fields]}
+                    for sp in register_specs.SPECS.values()])
+
+
+@blueprint.get("/registers/<name>")
+def register_list(name: str):
+    sp = register_specs.spec(name)
+    rows = registers.query(db_session(), sp, request.args, request.args.get("q"))
+    return jsonify({"records": [registers.as_json(db_session(), sp, r) for r in rows]})
+
+
+@blueprint.post("/registers/<name>")
+def register_create(name: str):
+    sp = register_specs.spec(name)
+    row = registers.create(db_session(), g.api_user, sp, _json())
+    commit()
+    return jsonify(registers.as_json(db_session(), sp, row)), 201
+
+
+@blueprint.get("/registers/<name>/<int:record_id>")
+def register_get(name: str, record_id: int):
+    sp = register_specs.spec(name)
+    return jsonify(registers.as_json(db_session(), sp, registers.get(db_session(), sp, record_id)))
+
+
+@blueprint.put("/registers/<name>/<int:record_id>")
+def register_update(name: str, record_id: int):
+    sp = register_specs.spec(name)
+    row = registers.update(db_session(), g.api_user, sp, record_id, _json())
+    commit()
+    return jsonify(registers.as_json(db_session(), sp, row))
+
+
+@blueprint.get("/registers/<name>/export")
+def register_export(name: str):
+    sp = register_specs.spec(name)
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in ("xlsx", "csv"):
+        raise ValidationError("format 只支持 xlsx 或 csv", code="unsupported_format")
+    rows = registers.query(db_session(), sp, request.args, request.args.get("q"))
+    data = (transfer.export_xlsx if fmt == "xlsx" else transfer.export_csv)(db_session(), sp, rows)
+    mime = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}[fmt]
+    return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True, download_name=f"{sp.name}.{fmt}")
+
+
+@blueprint.post("/registers/<name>/import")
+def register_import(name: str):
+    sp = register_specs.spec(name)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError("请以 multipart 字段 file 上传 .xlsx 或 .csv", code="file_required")
+    n = transfer.import_file(db_session(), g.api_user, sp, upload.filename, upload.read())
+    commit()
+    return jsonify({"imported": n}), 201
 
 
 @blueprint.get("/search")

@@ -7,6 +7,7 @@ class CmsflowError(Exception):
 
     status = 400
     code = "bad_request"
+    details = None  # optional JSON-safe detail (field or row errors) added to API errors
 
     def __init__(self, message: str, code: str | None = None):
         super().__init__(message)

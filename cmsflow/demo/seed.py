@@ -12,6 +12,8 @@ from cmsflow.auth.models import User
 from cmsflow.auth.service import create_department, create_user
 from cmsflow.documents import service as documents
 from cmsflow.documents.external import law_to_docx
+from cmsflow.registers import service as registers
+from cmsflow.registers import specs as register_specs
 from cmsflow.standards import service as standards
 from cmsflow.workflow import service as workflow
 
@@ -94,6 +96,15 @@ def _acknowledge_all(session: Session, doc_id: int) -> None:
             workflow.complete_task(session, task.id, session.get(User, task.assignee_id), comment="已阅读")
 
 
+def _seed_registers(session: Session, actor: User) -> None:
+    """The cement company's registers (``registers.yaml``), validated like any user input."""
+    data = yaml.safe_load((HERE / "registers.yaml").read_text(encoding="utf-8"))
+    for name, rows in data.items():
+        spec = register_specs.spec(name)
+        for row in rows:
+            registers.create(session, actor, spec, row)
+
+
 def seed_demo(session: Session) -> None:
     """Create the demo organisation in an empty database (the caller commits)."""
     for code, name in DEPARTMENTS:
@@ -114,6 +125,7 @@ def seed_demo(session: Session) -> None:
             effective.append(doc.id)
     for doc_id in effective[:-2]:  # the two newest keep their read-acknowledgement tasks open
         _acknowledge_all(session, doc_id)
+    _seed_registers(session, users["li.daibiao"])
     for path in sorted((HERE / "laws").glob("*.md")):
         title, data = law_to_docx(path.read_text(encoding="utf-8"))
         doc = documents.create_document(session, users["feng.wenyuan"], title=title, doc_type="external",

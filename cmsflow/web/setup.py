@@ -68,13 +68,7 @@ def setup_web(app: Flask) -> None:
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         return resp
 
-    @app.errorhandler(CmsflowError)
-    def _domain_error(exc: CmsflowError):
-        db_session().rollback()
-        if wants_json():
-            return jsonify({"error": {"code": exc.code, "message": exc.message}}), exc.status
-        flash(exc.message, "error")
-        return render_template("error.html", message=exc.message, status=exc.status), exc.status
+    app.register_error_handler(CmsflowError, _domain_error)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
@@ -83,6 +77,17 @@ def setup_web(app: Flask) -> None:
 
     for status in (403, 404, 405, 413, 500):
         app.register_error_handler(status, _http_error)
+
+
+def _domain_error(exc: CmsflowError):
+    db_session().rollback()
+    if wants_json():
+        body = {"code": exc.code, "message": exc.message}
+        if exc.details is not None:
+            body["details"] = exc.details
+        return jsonify({"error": body}), exc.status
+    flash(exc.message, "error")
+    return render_template("error.html", message=exc.message, status=exc.status), exc.status
 
 
 def _http_error(exc):

@@ -27,6 +27,7 @@ ACTION_LABELS = {
     "task_approve": _l("同意"), "task_reject": _l("退回"), "task_completed": _l("完成任务"),
     "document_published": _l("发布生效"), "revision_started": _l("开始修订"), "file_uploaded": _l("上传文件"),
     "draft_edited": _l("编辑草稿"), "document_withdrawn": _l("作废"), "signed_in": _l("登录"),
+    "record_created": _l("新增记录"), "record_updated": _l("修改记录"), "baseline_adjusted": _l("调整基准"),
 }
 TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}
 

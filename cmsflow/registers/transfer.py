@@ -1,0 +1,139 @@
+"""Export registers to .xlsx/.csv and import them back: every row is validated first and a file
+with any bad row stores nothing, with errors naming the row and the field."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
+from sqlmodel import Session
+
+from cmsflow.auth.models import User
+from cmsflow.core.errors import ValidationError
+from cmsflow.registers import service
+from cmsflow.registers.specs import RegisterSpec
+from cmsflow.registers.values import external
+
+CLAUSE_HEADER = "依据条款"
+MAX_ROWS = 20000
+
+
+@dataclass
+class RowError:
+    row: int  # spreadsheet row number (header is row 1)
+    field: str  # label of the field
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+class ImportRejected(ValidationError):
+    """The file has errors; nothing was stored."""
+
+    code = "import_rejected"
+
+    def __init__(self, errors: list[RowError]):
+        self.errors = errors
+        self.details = {"rows": [e.as_dict() for e in errors]}
+        head = "；".join(f"第 {e.row} 行「{e.field}」：{e.message}" for e in errors[:5])
+        more = f"（另有 {len(errors) - 5} 处）" if len(errors) > 5 else ""
+        super().__init__(f"导入被拒绝，未保存任何记录。{head}{more}")
+
+
+def _headers(spec: RegisterSpec) -> list[str]:
+    return [f.label for f in spec.fields] + [CLAUSE_HEADER]
+
+
+def _rows(session: Session, spec: RegisterSpec, records) -> list[list]:
+    out = []
+    for row in records:
+        values = [external(session, f, getattr(row, f.column)) for f in spec.fields]
+        values = [spec.fields[i].choices.get(v, v) if spec.fields[i].type == "choice" and v else v
+                  for i, v in enumerate(values)]
+        values = ["是" if v is True else "否" if v is False else v for v in values]
+        out.append(values + ["；".join(service.clauses_of(session, spec, row.id))])
+    return out
+
+
+def export_xlsx(session: Session, spec: RegisterSpec, records) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = spec.title[:31]
+    ws.append(_headers(spec))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for values in _rows(session, spec, records):
+        ws.append(values)
+    ws.freeze_panes = "A2"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def export_csv(session: Session, spec: RegisterSpec, records) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(_headers(spec))
+    writer.writerows(_rows(session, spec, records))
+    return buf.getvalue().encode("utf-8-sig")  # BOM so Excel opens Chinese CSV correctly
+
+
+def _read(filename: str, data: bytes) -> list[list]:
+    name = filename.lower()
+    try:
+        if name.endswith(".xlsx"):
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            return [list(r) for r in wb.active.iter_rows(values_only=True)]
+        if name.endswith(".csv"):
+            return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValidationError(f"无法读取文件：{exc}", code="unreadable_file") from exc
+    except Exception as exc:  # openpyxl raises many types for a damaged workbook
+        raise ValidationError("Excel 文件已损坏或不是 .xlsx 格式", code="unreadable_file") from exc
+    raise ValidationError("只接受 .xlsx 或 .csv 文件", code="unsupported_file")
+
+
+def _column_map(spec: RegisterSpec, header: list) -> dict[int, str]:
+    by_label = {f.label: f.name for f in spec.fields} | {f.name: f.name for f in spec.fields}
+    by_label |= {CLAUSE_HEADER: "clauses", "clauses": "clauses"}
+    mapping, unknown = {}, []
+    for i, cell in enumerate(header):
+        key = str(cell or "").strip()
+        if not key:
+            continue
+        if key not in by_label:
+            unknown.append(key)
+        mapping[i] = by_label.get(key, key)
+    if unknown:
+        raise ImportRejected([RowError(1, h, "未知列") for h in unknown])
+    return mapping
+
+
+def import_file(session: Session, actor: User, spec: RegisterSpec, filename: str, data: bytes) -> int:
+    """Validate every row, then store all of them; ImportRejected (nothing stored) on any error."""
+    service._check_edit(actor, spec)
+    rows = _read(filename, data)
+    if not rows:
+        raise ValidationError("文件为空", code="empty_file")
+    if len(rows) > MAX_ROWS + 1:
+        raise ValidationError(f"一次最多导入 {MAX_ROWS} 行", code="too_many_rows")
+    mapping = _column_map(spec, rows[0])
+    labels = {f.name: f.label for f in spec.fields} | {"clauses": CLAUSE_HEADER}
+    records, errors = [], []
+    for number, raw in enumerate(rows[1:], start=2):
+        if all(v is None or str(v).strip() == "" for v in raw):
+            continue
+        data_row = {mapping[i]: v for i, v in enumerate(raw) if i in mapping}
+        try:
+            service.clean(session, spec, data_row)
+            records.append(data_row)
+        except service.RecordInvalid as exc:
+            errors.extend(RowError(number, labels.get(k, k), msg) for k, msg in exc.errors.items())
+    if errors:
+        raise ImportRejected(errors)
+    for data_row in records:
+        service.create(session, actor, spec, data_row, check=False)
+    return len(records)

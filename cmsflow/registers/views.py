@@ -1,0 +1,130 @@
+"""Register pages: index, list with filters, export/import, create, view and edit with history."""
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlmodel import func, select
+
+from cmsflow.auth.models import Department, User
+from cmsflow.core.db import db_session
+from cmsflow.core.errors import ValidationError
+from cmsflow.history import service as history
+from cmsflow.registers import service, transfer
+from cmsflow.registers.specs import BASELINE_ADJUSTMENT_REASONS, SPECS, spec
+from cmsflow.registers.values import display
+from cmsflow.web.setup import commit
+
+blueprint = Blueprint("registers", __name__, template_folder="templates", url_prefix="/registers")
+MIME = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}
+
+
+def _choices():
+    s = db_session()
+    return {"departments": s.exec(select(Department).order_by(Department.code)).all(),
+            "users": s.exec(select(User).where(User.active == True).order_by(User.username)).all()}  # noqa: E712
+
+
+@blueprint.get("/")
+def index():
+    s = db_session()
+    counts = {name: s.exec(select(func.count()).select_from(sp.model)).one() for name, sp in SPECS.items()}
+    return render_template("registers/index.html", specs=SPECS, counts=counts)
+
+
+@blueprint.get("/<name>/")
+def records(name: str):
+    sp = spec(name)
+    s = db_session()
+    rows = service.query(s, sp, request.args, request.args.get("q"))
+    return render_template("registers/list.html", sp=sp, rows=rows, display=lambda f, r: display(s, f, getattr(
+        r, f.column)), args=request.args, errors=None, can_edit=service.can_edit(current_user, sp), **_choices())
+
+
+@blueprint.get("/<name>/export.<fmt>")
+def export(name: str, fmt: str):
+    sp = spec(name)
+    if fmt not in MIME:
+        raise ValidationError("导出格式只支持 xlsx 或 csv", code="unsupported_format")
+    s = db_session()
+    rows = service.query(s, sp, request.args, request.args.get("q"))
+    data = transfer.export_xlsx(s, sp, rows) if fmt == "xlsx" else transfer.export_csv(s, sp, rows)
+    return send_file(io.BytesIO(data), mimetype=MIME[fmt], as_attachment=True, download_name=f"{sp.title}.{fmt}")
+
+
+@blueprint.post("/<name>/import")
+def import_records(name: str):
+    sp = spec(name)
+    upload = request.files.get("file")
+    s = db_session()
+    try:
+        if upload is None or not upload.filename:
+            raise ValidationError(_("请选择 .xlsx 或 .csv 文件"))
+        n = transfer.import_file(s, current_user, sp, upload.filename, upload.read())
+        commit()
+    except transfer.ImportRejected as exc:
+        s.rollback()
+        flash(exc.message, "error")
+        rows = service.query(s, sp)
+        return render_template("registers/list.html", sp=sp, rows=rows, args={}, errors=exc.errors,
+                               display=lambda f, r: display(s, f, getattr(r, f.column)),
+                               can_edit=service.can_edit(current_user, sp), **_choices()), 400
+    flash(_("已导入 %(n)s 条记录", n=n), "success")
+    return redirect(url_for(".records", name=name))
+
+
+def _form_data(sp) -> dict:
+    data = {f.name: request.form.get(f.name, "") for f in sp.fields}
+    for f in sp.fields:
+        if f.type == "bool":
+            data[f.name] = "1" if request.form.get(f.name) else "0"
+    for key in ("clauses", "lock_version", "adjustment_reason", "adjustment_note"):
+        if key in request.form:
+            data[key] = request.form[key]
+    return data
+
+
+def _render_form(sp, values, errors, row=None, status=200):
+    s = db_session()
+    log = history.for_subject(s, service.subject_type(sp), row.id) if row is not None else []
+    return render_template("registers/form.html", sp=sp, values=values, errors=errors, row=row, log=log,
+                           reasons=BASELINE_ADJUSTMENT_REASONS, can_edit=service.can_edit(current_user, sp),
+                           **_choices()), status
+
+
+@blueprint.route("/<name>/new", methods=["GET", "POST"])
+def new(name: str):
+    sp = spec(name)
+    if request.method == "POST":
+        data = _form_data(sp)
+        try:
+            row = service.create(db_session(), current_user, sp, data)
+            commit()
+            flash(_("已保存"), "success")
+            return redirect(url_for(".detail", name=name, record_id=row.id))
+        except service.RecordInvalid as exc:
+            db_session().rollback()
+            return _render_form(sp, data, exc.errors, status=400)
+    return _render_form(sp, {"clauses": "，".join(sp.default_clauses)}, {})
+
+
+@blueprint.route("/<name>/<int:record_id>", methods=["GET", "POST"])
+def detail(name: str, record_id: int):
+    sp = spec(name)
+    s = db_session()
+    row = service.get(s, sp, record_id)
+    if request.method == "POST":
+        data = _form_data(sp)
+        try:
+            service.update(s, current_user, sp, record_id, data)
+            commit()
+            flash(_("已保存"), "success")
+            return redirect(url_for(".detail", name=name, record_id=record_id))
+        except service.RecordInvalid as exc:
+            s.rollback()
+            return _render_form(sp, data, exc.errors, service.get(s, sp, record_id), status=400)
+    values = service.as_json(s, sp, row)
+    values["clauses"] = "，".join(values["clauses"])
+    return _render_form(sp, values, {}, row)
