@@ -14,7 +14,6 @@ def _csrf(html: str) -> str:
 
 @pytest.fixture
 def web(app, org):
-    app.config["WTF_CSRF_ENABLED"] = True
 
     def login(username, password=PASSWORD):
         client = app.test_client()
@@ -38,7 +37,6 @@ def test_wrong_password_is_refused_and_right_one_signs_in(web):
 
 
 def test_login_form_without_csrf_token_is_rejected(app, org):
-    app.config["WTF_CSRF_ENABLED"] = True
     client = app.test_client()
     client.get("/login")
     res = client.post("/login", data={"username": "staff_ene", "password": PASSWORD})

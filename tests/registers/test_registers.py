@@ -183,3 +183,41 @@ def test_spreadsheet_headers_are_unambiguous():
     for spec in SPECS.values():
         labels = [f.label for f in spec.fields] + [CLAUSE_HEADER]
         assert len(labels) == len(set(labels)), spec.name
+
+
+def _signed_in(app, org, username="mr"):
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(org[username])
+        sess["_fresh"] = True
+    return client
+
+
+def _token(client, path):
+    import re
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def test_invalid_form_re_renders_with_the_users_input(app, org):
+    client = _signed_in(app, org)
+    form = {"csrf_token": _token(client, "/registers/risk/new"), "title": "熟料线停窑检修延误", "kind": "risk",
+            "category": "operational", "likelihood": "7", "impact": "3", "status": "open",
+            "clauses": "DB44T1944:6.1"}
+    res = client.post("/registers/risk/new", data=form)
+    html = res.get_data(as_text=True)
+    assert res.status_code == 400
+    assert "熟料线停窑检修延误" in html and "应在 1–5 之间" in html and 'value="7"' in html
+
+
+def test_web_import_shows_row_errors_and_stores_nothing(app, org):
+    client = _signed_in(app, org)
+    csv_text = ("日期,内部/外部,交流对象,主题\n"
+                "2026-03-01,外部,河北省生态环境厅,年度排放报告报送\n"
+                "2026-13-01,外部,核查机构,现场核查\n")
+    res = client.post("/registers/communication/import", content_type="multipart/form-data",
+                      data={"file": (io.BytesIO(csv_text.encode("utf-8-sig")), "comm.csv"),
+                            "csrf_token": _token(client, "/registers/communication/")})
+    html = res.get_data(as_text=True)
+    assert res.status_code == 400
+    assert "<td>3</td><td>日期</td>" in html
+    assert "暂无记录" in html
