@@ -86,6 +86,15 @@ def org(app):
     return ids
 
 
+def signed_in(app, user_id: int):
+    """A test client with a signed-in session (pages; CSRF stays on)."""
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(user_id)
+        sess["_fresh"] = True
+    return client
+
+
 class Api:
     """A thin JSON client that signs in as a user with a bearer token."""
 

@@ -242,8 +242,8 @@ def register_export(name: str):
         raise ValidationError("format 只支持 xlsx 或 csv", code="unsupported_format")
     rows = registers.query(db_session(), sp, request.args, request.args.get("q"))
     data = (transfer.export_xlsx if fmt == "xlsx" else transfer.export_csv)(db_session(), sp, rows)
-    mime = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}[fmt]
-    return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True, download_name=f"{sp.name}.{fmt}")
+    return send_file(io.BytesIO(data), mimetype=transfer.MIME[fmt],
+                     as_attachment=True, download_name=f"{sp.name}.{fmt}")
 
 
 @blueprint.post("/registers/<name>/import")

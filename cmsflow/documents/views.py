@@ -72,8 +72,6 @@ def new():
 @blueprint.route("/new-upload", methods=["POST"])
 def new_upload():
     upload = request.files.get("up-file")
-    form = DocumentForm()
-    form.department.choices = [(d.code, d.code) for d in _departments()]
     try:
         if upload is None or not upload.filename:
             raise CmsflowError(_("请选择要上传的 .docx 文件"))

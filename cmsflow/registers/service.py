@@ -42,7 +42,7 @@ def can_edit(user: User, spec: RegisterSpec) -> bool:
     return user.role in EDIT_ROLES
 
 
-def _check_edit(user: User, spec: RegisterSpec) -> None:
+def check_edit(user: User, spec: RegisterSpec) -> None:
     if not can_edit(user, spec):
         raise PermissionDenied(f"您无权维护「{spec.title}」")
 
@@ -110,7 +110,7 @@ def _set_clauses(session: Session, spec: RegisterSpec, record_id: int, refs: lis
 def create(session: Session, actor: User, spec: RegisterSpec, data: dict, *, check: bool = True):
     """Validate and store one record; raises RecordInvalid / PermissionDenied."""
     if check:
-        _check_edit(actor, spec)
+        check_edit(actor, spec)
     values, refs = clean(session, spec, data)
     row = spec.model(**values, created_by_id=actor.id)
     session.add(row)
@@ -137,7 +137,7 @@ class Change:
 def update(session: Session, actor: User, spec: RegisterSpec, record_id: int, data: dict):
     """Update a record. ``lock_version`` must match (else Conflict); changing the baseline needs an
     ``adjustment_reason`` (DB14/T 2970 §6.3.2 a–c), which the activity log keeps."""
-    _check_edit(actor, spec)
+    check_edit(actor, spec)
     row = get(session, spec, record_id)
     expected = data.get("lock_version")
     if expected is not None and str(expected) != str(row.lock_version):

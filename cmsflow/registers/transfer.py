@@ -17,6 +17,7 @@ from cmsflow.registers.specs import RegisterSpec
 from cmsflow.registers.values import external
 
 CLAUSE_HEADER = "依据条款"
+MIME = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}
 MAX_ROWS = 20000
 
 
@@ -114,7 +115,7 @@ def _column_map(spec: RegisterSpec, header: list) -> dict[int, str]:
 
 def import_file(session: Session, actor: User, spec: RegisterSpec, filename: str, data: bytes) -> int:
     """Validate every row, then store all of them; ImportRejected (nothing stored) on any error."""
-    service._check_edit(actor, spec)
+    service.check_edit(actor, spec)
     rows = _read(filename, data)
     if not rows:
         raise ValidationError("文件为空", code="empty_file")

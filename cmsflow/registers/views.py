@@ -18,7 +18,6 @@ from cmsflow.registers.values import display
 from cmsflow.web.setup import commit
 
 blueprint = Blueprint("registers", __name__, template_folder="templates", url_prefix="/registers")
-MIME = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}
 
 
 def _choices():
@@ -46,12 +45,13 @@ def records(name: str):
 @blueprint.get("/<name>/export.<fmt>")
 def export(name: str, fmt: str):
     sp = spec(name)
-    if fmt not in MIME:
+    if fmt not in transfer.MIME:
         raise ValidationError("导出格式只支持 xlsx 或 csv", code="unsupported_format")
     s = db_session()
     rows = service.query(s, sp, request.args, request.args.get("q"))
     data = transfer.export_xlsx(s, sp, rows) if fmt == "xlsx" else transfer.export_csv(s, sp, rows)
-    return send_file(io.BytesIO(data), mimetype=MIME[fmt], as_attachment=True, download_name=f"{sp.title}.{fmt}")
+    return send_file(io.BytesIO(data), mimetype=transfer.MIME[fmt],
+                     as_attachment=True, download_name=f"{sp.title}.{fmt}")
 
 
 @blueprint.post("/<name>/import")

@@ -5,7 +5,7 @@ import logging
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
-from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, flash, g, jsonify, render_template, request, session
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
@@ -138,6 +138,3 @@ def commit() -> None:
         log.exception("search outbox processing failed")
         session.rollback()
 
-
-def back(default: str = "web.home"):
-    return redirect(request.args.get("next") or url_for(default))

@@ -14,6 +14,7 @@ from cmsflow.core.db import session_scope
 from cmsflow.registers.models import RegisterClause
 from cmsflow.registers.specs import SPECS
 from cmsflow.workflow.models import Notification
+from tests.conftest import signed_in
 
 SAMPLE_BY_TYPE = {
     "choice": lambda f, i: list(f.choices)[i % len(f.choices)],
@@ -185,21 +186,13 @@ def test_spreadsheet_headers_are_unambiguous():
         assert len(labels) == len(set(labels)), spec.name
 
 
-def _signed_in(app, org, username="mr"):
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(org[username])
-        sess["_fresh"] = True
-    return client
-
-
 def _token(client, path):
     import re
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
 
 
 def test_invalid_form_re_renders_with_the_users_input(app, org):
-    client = _signed_in(app, org)
+    client = signed_in(app, org["mr"])
     form = {"csrf_token": _token(client, "/registers/risk/new"), "title": "熟料线停窑检修延误", "kind": "risk",
             "category": "operational", "likelihood": "7", "impact": "3", "status": "open",
             "clauses": "DB44T1944:6.1"}
@@ -210,7 +203,7 @@ def test_invalid_form_re_renders_with_the_users_input(app, org):
 
 
 def test_web_import_shows_row_errors_and_stores_nothing(app, org):
-    client = _signed_in(app, org)
+    client = signed_in(app, org["mr"])
     csv_text = ("日期,内部/外部,交流对象,主题\n"
                 "2026-03-01,外部,河北省生态环境厅,年度排放报告报送\n"
                 "2026-13-01,外部,核查机构,现场核查\n")

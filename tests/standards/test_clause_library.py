@@ -7,7 +7,7 @@ import pytest
 from openpyxl import load_workbook
 
 from cmsflow.standards.library import DATA_DIR, ClauseLibraryError, load_library, load_standard
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, signed_in
 
 SEED_CODES = {"DB44T1944", "TCECAG", "CNMS", "DB14T2970", "TCIECCPA"}
 
@@ -118,11 +118,7 @@ def test_drafts_are_not_evidence(api):
 
 def test_coverage_export_matches_the_view(app, api, org):
     _effective_doc(api, ["DB44T1944:7.5"])
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(org["mr"])
-        sess["_fresh"] = True
-    res = client.get("/standards/DB44T1944/coverage.xlsx")
+    res = signed_in(app, org["mr"]).get("/standards/DB44T1944/coverage.xlsx")
     assert res.status_code == 200
     ws = load_workbook(io.BytesIO(res.data)).active
     rows = list(ws.iter_rows(min_row=3, values_only=True))
