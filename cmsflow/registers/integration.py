@@ -38,11 +38,19 @@ for _spec in SPECS.values():
 
 def register_evidence(session: Session, refs: set[str]) -> dict[str, list[Evidence]]:
     links = session.exec(select(RegisterClause).where(RegisterClause.clause.in_(refs))).all()
+    by_register: dict[str, set[int]] = {}
+    for link in links:
+        by_register.setdefault(link.register_name, set()).add(link.record_id)
+    records = {}
+    for name, ids in by_register.items():
+        spec = SPECS.get(name)
+        if spec is not None:
+            for row in session.exec(select(spec.model).where(spec.model.id.in_(ids))):
+                records[(name, row.id)] = (spec, row)
     out: dict[str, list[Evidence]] = {}
     for link in links:
-        spec = SPECS.get(link.register_name)
-        row = session.get(spec.model, link.record_id) if spec else None
-        if row is not None:
+        if (link.register_name, link.record_id) in records:
+            spec, row = records[(link.register_name, link.record_id)]
             out.setdefault(link.clause, []).append(Evidence(
                 spec.name, row.id, f"{spec.title}：{getattr(row, spec.title_field)}",
                 f"/registers/{spec.name}/{row.id}"))

@@ -107,11 +107,14 @@ def _set_clauses(session: Session, spec: RegisterSpec, record_id: int, refs: lis
             session.add(RegisterClause(register_name=spec.name, record_id=record_id, clause=ref))
 
 
-def create(session: Session, actor: User, spec: RegisterSpec, data: dict, *, check: bool = True):
+def create(session: Session, actor: User, spec: RegisterSpec, data: dict):
     """Validate and store one record; raises RecordInvalid / PermissionDenied."""
-    if check:
-        check_edit(actor, spec)
-    values, refs = clean(session, spec, data)
+    check_edit(actor, spec)
+    return insert(session, actor, spec, *clean(session, spec, data))
+
+
+def insert(session: Session, actor: User, spec: RegisterSpec, values: dict, refs: list[str]):
+    """Store a record whose values ``clean`` already produced (the caller checked permissions)."""
     row = spec.model(**values, created_by_id=actor.id)
     session.add(row)
     session.flush()

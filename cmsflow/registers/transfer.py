@@ -82,6 +82,13 @@ def export_csv(session: Session, spec: RegisterSpec, records) -> bytes:
     return buf.getvalue().encode("utf-8-sig")  # BOM so Excel opens Chinese CSV correctly
 
 
+def export(session: Session, spec: RegisterSpec, records, fmt: str) -> bytes:
+    """Records as ``xlsx`` or ``csv`` bytes; ValidationError for any other format."""
+    if fmt not in MIME:
+        raise ValidationError("导出格式只支持 xlsx 或 csv", code="unsupported_format")
+    return (export_xlsx if fmt == "xlsx" else export_csv)(session, spec, records)
+
+
 def _read(filename: str, data: bytes) -> list[list]:
     name = filename.lower()
     try:
@@ -129,12 +136,11 @@ def import_file(session: Session, actor: User, spec: RegisterSpec, filename: str
             continue
         data_row = {mapping[i]: v for i, v in enumerate(raw) if i in mapping}
         try:
-            service.clean(session, spec, data_row)
-            records.append(data_row)
+            records.append(service.clean(session, spec, data_row))
         except service.RecordInvalid as exc:
             errors.extend(RowError(number, labels.get(k, k), msg) for k, msg in exc.errors.items())
     if errors:
         raise ImportRejected(errors)
-    for data_row in records:
-        service.create(session, actor, spec, data_row, check=False)
+    for values, refs in records:
+        service.insert(session, actor, spec, values, refs)
     return len(records)

@@ -36,20 +36,21 @@ def index():
 @blueprint.get("/<name>/")
 def records(name: str):
     sp = spec(name)
+    return _render_list(sp, service.query(db_session(), sp, request.args, request.args.get("q")), request.args)
+
+
+def _render_list(sp, rows, args, errors=None, status=200):
     s = db_session()
-    rows = service.query(s, sp, request.args, request.args.get("q"))
-    return render_template("registers/list.html", sp=sp, rows=rows, display=lambda f, r: display(s, f, getattr(
-        r, f.column)), args=request.args, errors=None, can_edit=service.can_edit(current_user, sp), **_choices())
+    return render_template("registers/list.html", sp=sp, rows=rows, args=args, errors=errors,
+                           display=lambda f, r: display(s, f, getattr(r, f.column)),
+                           can_edit=service.can_edit(current_user, sp), **_choices()), status
 
 
 @blueprint.get("/<name>/export.<fmt>")
 def export(name: str, fmt: str):
     sp = spec(name)
-    if fmt not in transfer.MIME:
-        raise ValidationError("导出格式只支持 xlsx 或 csv", code="unsupported_format")
     s = db_session()
-    rows = service.query(s, sp, request.args, request.args.get("q"))
-    data = transfer.export_xlsx(s, sp, rows) if fmt == "xlsx" else transfer.export_csv(s, sp, rows)
+    data = transfer.export(s, sp, service.query(s, sp, request.args, request.args.get("q")), fmt)
     return send_file(io.BytesIO(data), mimetype=transfer.MIME[fmt],
                      as_attachment=True, download_name=f"{sp.title}.{fmt}")
 
@@ -67,10 +68,7 @@ def import_records(name: str):
     except transfer.ImportRejected as exc:
         s.rollback()
         flash(exc.message, "error")
-        rows = service.query(s, sp)
-        return render_template("registers/list.html", sp=sp, rows=rows, args={}, errors=exc.errors,
-                               display=lambda f, r: display(s, f, getattr(r, f.column)),
-                               can_edit=service.can_edit(current_user, sp), **_choices()), 400
+        return _render_list(sp, service.query(s, sp), {}, exc.errors, 400)
     flash(_("已导入 %(n)s 条记录", n=n), "success")
     return redirect(url_for(".records", name=name))
 
