@@ -8,9 +8,10 @@ from flask import Flask
 from cmsflow.config import load_config
 
 # Domain packages with a ``views.py`` exposing ``blueprint``; models are imported for their tables.
-DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "api", "web")
+DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "nonconformities", "api", "web")
 MODEL_MODULES = ("core.models", "core.storage", "auth.models", "history.models", "workflow.models",
-                 "documents.models", "search.models", "standards.models", "registers.models")
+                 "documents.models", "search.models", "standards.models", "registers.models",
+                 "nonconformities.models", "audits.models")
 
 
 def import_models() -> None:
@@ -41,11 +42,13 @@ def configure_database(app: Flask) -> None:
 
 def configure_services(app: Flask) -> None:
     """File store, Word template catalog, BPMN definitions (a broken file stops start-up), search."""
+    from cmsflow.audits import presenters as _audits  # noqa: F401 - task forms, services, search
     from cmsflow.core.storage import FileStore
     from cmsflow.documents import coverage as _doc_coverage  # noqa: F401 - registers the evidence provider
     from cmsflow.documents import search as _doc_search  # noqa: F401 - registers the provider
     from cmsflow.documents import service as _doc_service  # noqa: F401 - registers BPMN services
     from cmsflow.documents.templating import load_catalog
+    from cmsflow.nonconformities import presenters as _nc  # noqa: F401 - task forms, services, search
     from cmsflow.registers import integration as _registers  # noqa: F401 - search, coverage, reminders
     from cmsflow.search.backend import WhooshBackend
     from cmsflow.standards.library import load_library

@@ -69,6 +69,14 @@ def load_config(overrides: dict | None = None) -> dict:
         # ISO 8601 durations used by the BPMN timers
         "REVIEW_REMINDER_AFTER": os.environ.get("CMSFLOW_REVIEW_REMINDER_AFTER", "P3D"),
         "TASK_DUE_AFTER_DAYS": int(os.environ.get("CMSFLOW_TASK_DUE_AFTER_DAYS", "5")),
+        # Corrective actions: each step is due after STEP_DUE days (then reminded) and escalated to the
+        # management representative after STEP_ESCALATION days; effectiveness is verified no earlier
+        # than VERIFICATION_WAIT days after implementation.
+        "CA_STEP_DUE_DAYS": int(os.environ.get("CMSFLOW_CA_STEP_DUE_DAYS", "7")),
+        "CA_STEP_ESCALATION_DAYS": int(os.environ.get("CMSFLOW_CA_STEP_ESCALATION_DAYS", "14")),
+        "CA_VERIFICATION_WAIT_DAYS": int(os.environ.get("CMSFLOW_CA_VERIFICATION_WAIT_DAYS", "30")),
+        # Internal audits: preparation starts this many days before the audit's planned month.
+        "AUDIT_PREPARATION_DAYS": int(os.environ.get("CMSFLOW_AUDIT_PREPARATION_DAYS", "14")),
         "API_TOKEN_TTL_HOURS": 12,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -59,7 +59,9 @@ SCHEMAS = {
         "created_at": {"type": "string", "format": "date-time"},
         "due_at": {"type": ["string", "null"], "format": "date-time"}}},
     "Completion": {"type": "object", "properties": {
-        "decision": {"enum": ["approve", "reject"]}, "comment": {"type": "string"},
+        "decision": {"type": "string", "description": "approval forms: approve | reject; other forms name theirs"},
+        "comment": {"type": "string"},
+        "data": {"type": "object", "description": "form input for the task's form (see the domain's step docs)"},
         "password": {"type": "string", "description": "re-entered password: the electronic signature"}}},
     "Template": {"type": "object", "properties": {"name": {"type": "string"}, "title": {"type": "string"},
                                                   "doc_type": {"type": "string"},
@@ -146,6 +148,7 @@ def spec() -> dict:
             {"type": "object", "properties": {"results": {"type": "array", "items": {"type": "object"}}}}),
             params=[_query("q", True)], errors=(400, 401))},
     }
+    paths.update(nonconformity_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",
@@ -157,4 +160,49 @@ def spec() -> dict:
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "responses": {"Error": {"description": "Error", "content": {
                            "application/json": {"schema": _ref("Error")}}}}},
+    }
+
+
+NC_STEP_DOC = """Complete the nonconformity's current step. Body: decision, comment, data.
+accept: decision accept|dispute (dispute needs comment), data.owner (username, same department).
+decide_dispute: decision uphold|withdraw, comment required, data.owner optional.
+correction: data.correction (required), data.consequences.
+cause_analysis: data.whys (list), data.cause_categories (people|equipment|material|method|environment|measurement),
+data.root_cause, data.similar_check, data.similar_found (bool), data.system_change_needed (bool),
+data.system_change_note, data.system_change_document (document code).
+action_plan: data.actions = [{description, owner (username), due_date (YYYY-MM-DD)}].
+implementation: data.actions = [{id, evidence}] — every action needs evidence.
+verification: decision effective|not_effective, comment required; never by the implementer; 409
+verification_too_early during the waiting period."""
+
+
+def nonconformity_paths() -> dict:
+    j = "application/json"
+    obj = _json({"type": "object"})
+    new_nc = {"type": "object", "required": ["title", "description", "source", "department"], "properties": {
+        "title": {"type": "string"}, "description": {"type": "string"}, "evidence": {"type": "string"},
+        "source": {"enum": ["internal_audit", "compliance_evaluation", "monitoring", "management_review",
+                            "interested_party", "external_audit", "other"]},
+        "department": {"type": "string", "description": "department code"},
+        "severity": {"enum": ["minor", "major"]}, "clauses": {"type": "array", "items": {"type": "string"}},
+        "verifier": {"type": "string", "description": "username"},
+        "raised_on": {"type": "string", "format": "date"}}}
+    filters = [_query(n) for n in ("source", "status", "department", "clause", "overdue", "q")]
+    return {
+        "/nonconformities": {
+            "get": _op("Nonconformity register (status=open for all open ones; overdue=1)", _json(
+                {"type": "object"}), params=filters, errors=(401,)),
+            "post": _op("Raise a nonconformity; starts corrective_action.bpmn", obj,
+                        body={j: {"schema": new_nc}}, status="201", errors=(400, 401, 403))},
+        "/nonconformities/{id}": {"get": _op("One nonconformity with its chain, actions and history", obj,
+                                             params=[_path_id("id")])},
+        "/nonconformities/{id}/steps/{step}": {"post": _op(
+            NC_STEP_DOC, obj, params=[_path_id("id"), {"name": "step", "in": "path", "required": True,
+                                                       "schema": {"type": "string"}}],
+            body={j: {"schema": _ref("Completion")}}, errors=(400, 401, 403, 404, 409))},
+        "/nonconformities/export": {"get": _op("The register as .xlsx (same filters)", {"description": "file"},
+                                               params=filters, errors=(401,))},
+        "/nonconformities/statistics": {"get": _op(
+            "Counts by source, status, severity, department, clause, month; average days to close",
+            obj, params=[_query("from"), _query("to")], errors=(400, 401))},
     }

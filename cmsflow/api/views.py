@@ -44,7 +44,7 @@ def _authenticate():
     return None
 
 
-def _json() -> dict:
+def read_json() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationError("请求体必须是 JSON 对象", code="invalid_json")
@@ -53,7 +53,7 @@ def _json() -> dict:
 
 @blueprint.post("/auth/token")
 def token():
-    body = _json()
+    body = read_json()
     user = auth.authenticate(db_session(), str(body.get("username", "")), str(body.get("password", "")))
     if user is None:
         raise Unauthorized("用户名或密码错误")
@@ -85,7 +85,7 @@ def list_documents():
 
 @blueprint.post("/documents")
 def create_document():
-    body = _json()
+    body = read_json()
     fields = body.get("fields") or {}
     clause_refs = body.get("clauses") or []
     if not isinstance(fields, dict) or not isinstance(clause_refs, list):
@@ -137,7 +137,7 @@ def upload_version(doc_id: int):
 
 @blueprint.post("/documents/<int:doc_id>/withdraw")
 def withdraw(doc_id: int):
-    body = _json()
+    body = read_json()
     doc = documents.get_document(db_session(), doc_id, g.api_user)
     documents.withdraw(db_session(), g.api_user, doc, str(body.get("reason", "")), str(body.get("password", "")))
     commit()
@@ -165,11 +165,15 @@ def tasks():
 
 @blueprint.post("/tasks/<int:task_id>/complete")
 def complete_task(task_id: int):
-    body = _json()
+    body = read_json()
     if db_session().get(HumanTask, task_id) is None:
         raise NotFound("任务不存在")
+    data = body.get("data") or {}
+    if not isinstance(data, dict):
+        raise ValidationError("data 必须是对象", code="invalid_json")
     task = workflow.complete_task(db_session(), task_id, g.api_user, decision=body.get("decision"),
-                                  comment=str(body.get("comment") or ""), password=body.get("password"))
+                                  comment=str(body.get("comment") or ""), password=body.get("password"),
+                                  data=data)
     commit()
     return jsonify({"task": _task_json(task), "status": task.status})
 
@@ -184,7 +188,7 @@ def list_standards():
 
 @blueprint.put("/standards/applicable")
 def set_applicable():
-    codes = _json().get("codes")
+    codes = read_json().get("codes")
     if not isinstance(codes, list):
         raise ValidationError("codes 必须是标准代码数组", code="invalid_json")
     result = standards.set_applicable(db_session(), g.api_user, [str(c) for c in codes])
@@ -215,7 +219,7 @@ def register_list(name: str):
 @blueprint.post("/registers/<name>")
 def register_create(name: str):
     sp = register_specs.spec(name)
-    row = registers.create(db_session(), g.api_user, sp, _json())
+    row = registers.create(db_session(), g.api_user, sp, read_json())
     commit()
     return jsonify(registers.as_json(db_session(), sp, row)), 201
 
@@ -229,7 +233,7 @@ def register_get(name: str, record_id: int):
 @blueprint.put("/registers/<name>/<int:record_id>")
 def register_update(name: str, record_id: int):
     sp = register_specs.spec(name)
-    row = registers.update(db_session(), g.api_user, sp, record_id, _json())
+    row = registers.update(db_session(), g.api_user, sp, record_id, read_json())
     commit()
     return jsonify(registers.as_json(db_session(), sp, row))
 
@@ -263,3 +267,8 @@ def search_view():
     hits = search.search(g.api_user, q, limit=min(int(request.args.get("limit", 20) or 20), 100))
     return jsonify({"results": [{"type": h.type, "id": h.id, "title": h.title, "snippet": h.snippet,
                                  "url": h.url} for h in hits]})
+
+
+# Domain routes on this blueprint (imported last: they import ``blueprint`` and ``read_json`` from here).
+from cmsflow.api import audits as _audits  # noqa: E402,F401
+from cmsflow.api import nonconformities as _nonconformities  # noqa: E402,F401

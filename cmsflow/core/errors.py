@@ -9,11 +9,13 @@ class CmsflowError(Exception):
     code = "bad_request"
     details = None  # optional JSON-safe detail (field or row errors) added to API errors
 
-    def __init__(self, message: str, code: str | None = None):
+    def __init__(self, message: str, code: str | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
+        if details is not None:
+            self.details = details
 
 
 class ValidationError(CmsflowError):

@@ -52,6 +52,7 @@ class FileStore:
             os.replace(tmp, path)
         if session.get(StoredFile, digest) is None:
             session.add(StoredFile(sha256=digest, size=len(data), content_type=content_type))
+            session.flush()  # rows referring to it may be flushed first otherwise (no ORM relationship)
         return digest
 
     def get(self, sha256: str) -> bytes:

@@ -122,18 +122,18 @@ def _depth(std: Standard, clause: Clause) -> int:
     return depth
 
 
-def coverage(session: Session, code: str) -> list[CoverageRow]:
-    """Every clause of the standard in order, with evidence linked to it or to an equivalent clause."""
-    std = standard(code)
-    refs = {c.ref for c in std.clauses.values()}
-    for c in std.clauses.values():
+def evidence_for(session: Session, clauses: Iterable[Clause]) -> dict[str, list[Evidence]]:
+    """Evidence linked to each clause or to one of its equivalents (``via`` names the equivalent)."""
+    clauses = list(clauses)
+    refs = {c.ref for c in clauses}
+    for c in clauses:
         refs.update(c.equivalents)
     found: dict[str, list[Evidence]] = {}
     for provider in _PROVIDERS:
         for ref, items in provider(session, refs).items():
             found.setdefault(ref, []).extend(items)
-    rows = []
-    for clause in std.clauses.values():
+    out = {}
+    for clause in clauses:
         evidence = list(found.get(clause.ref, []))
         seen = {(e.kind, e.id) for e in evidence}
         for eq in clause.equivalents:
@@ -141,8 +141,16 @@ def coverage(session: Session, code: str) -> list[CoverageRow]:
                 if (e.kind, e.id) not in seen:
                     seen.add((e.kind, e.id))
                     evidence.append(Evidence(e.kind, e.id, e.label, e.url, via=eq))
-        rows.append(CoverageRow(clause=clause, depth=_depth(std, clause), evidence=evidence))
-    return rows
+        out[clause.ref] = evidence
+    return out
+
+
+def coverage(session: Session, code: str) -> list[CoverageRow]:
+    """Every clause of the standard in order, with evidence linked to it or to an equivalent clause."""
+    std = standard(code)
+    found = evidence_for(session, std.clauses.values())
+    return [CoverageRow(clause=clause, depth=_depth(std, clause), evidence=found[clause.ref])
+            for clause in std.clauses.values()]
 
 
 def coverage_summary(rows: list[CoverageRow]) -> dict:

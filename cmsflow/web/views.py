@@ -27,6 +27,10 @@ ACTION_LABELS = {
     "task_approve": _l("同意"), "task_reject": _l("退回"), "task_completed": _l("完成任务"),
     "document_published": _l("发布生效"), "revision_started": _l("开始修订"), "file_uploaded": _l("上传文件"),
     "draft_edited": _l("编辑草稿"), "document_withdrawn": _l("作废"), "signed_in": _l("登录"),
+    "nonconformity_raised": _l("提出不符合项"), "nonconformity_closed": _l("关闭不符合项"),
+    "nonconformity_withdrawn": _l("撤销不符合项"), "task_accept": _l("确认不符合"), "task_dispute": _l("提出异议"),
+    "task_uphold": _l("裁定维持"), "task_withdraw": _l("裁定撤销"), "task_effective": _l("验证有效"),
+    "task_not_effective": _l("验证无效"),
     "record_created": _l("新增记录"), "record_updated": _l("修改记录"), "baseline_adjusted": _l("调整基准"),
 }
 TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}

@@ -1,7 +1,10 @@
 """Who may act on a human task: lanes name roles; task data narrows to a department or a person.
 
-Conventions for task data: ``author_id`` (lane ``author``), ``reader`` (a multi-instance item holding
-a user id), ``department_id`` (scopes ``department_head`` and ``staff`` lanes to one department).
+Conventions for task data: ``<lane>_id`` names the one person for a lane that is not a role
+(``author_id`` for lane ``author``, ``owner_id`` for ``owner``, ``verifier_id``, ``lead_auditor_id``…),
+``reader`` (a multi-instance item holding a user id), ``department_id`` (scopes ``department_head`` and
+``staff`` lanes to one department). A person lane without its ``<lane>_id`` goes to the management
+representative, never nowhere.
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ DEPARTMENT_SCOPED = ("department_head", "staff")
 
 def assign(session: Session, task: HumanTask, data: dict) -> None:
     """Fill ``assignee_id`` or ``role``/``department_id`` on a new task row from its lane and data."""
-    if task.lane == "author" and data.get("author_id"):
-        task.assignee_id = int(data["author_id"])
+    person = data.get(f"{task.lane}_id") if task.lane and task.lane not in ROLES else None
+    if person:
+        task.assignee_id = int(person)
     elif data.get("reader") is not None and task.lane == "staff":
         task.assignee_id = int(data["reader"])
     elif task.lane in ROLES:
@@ -25,7 +29,7 @@ def assign(session: Session, task: HumanTask, data: dict) -> None:
         if task.lane in DEPARTMENT_SCOPED:
             task.department_id = data.get("department_id")
     else:
-        task.role = "admin"  # an unknown lane is routed to the administrator, never lost
+        task.role = "management_representative"  # a person lane with nobody named is never lost
 
 
 def may_act(_session: Session, user: User, task: HumanTask) -> bool:

@@ -62,6 +62,7 @@ class HumanTask(SQLModel, table=True):
     due_at: datetime | None = None
     reminded_at: datetime | None = None
     overdue_notified_at: datetime | None = None
+    escalated_at: datetime | None = None
     completed_at: datetime | None = None
     completed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     decision: str | None = Field(default=None, max_length=20)

@@ -19,7 +19,7 @@ from cmsflow.core import signals
 from cmsflow.core.db import is_postgres, utcnow
 from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
-from cmsflow.workflow import engine
+from cmsflow.workflow import engine, taskforms
 from cmsflow.workflow.assignment import assign, inbox_filter, may_act
 from cmsflow.workflow.models import HumanTask, ProcessInstance, ProcessSpec, Signature
 from cmsflow.workflow.restricted import current_step
@@ -120,6 +120,7 @@ def _save(session: Session, inst: ProcessInstance, wf, actor, expected_version: 
         for key, val in values.items():
             setattr(inst, key, val)
     _sync_tasks(session, inst, wf)
+    signals.process_stepped.send(inst.process_id, instance=inst, session=session)
     if done:
         signals.process_completed.send(inst.process_id, instance=inst, session=session)
 
@@ -141,8 +142,9 @@ def _sync_tasks(session: Session, inst: ProcessInstance, wf) -> None:
         if row.task_uuid not in ready:
             row.status = "cancelled"
         ready.pop(row.task_uuid, None)
-    due_days = current_app.config["TASK_DUE_AFTER_DAYS"]
+    default_days = current_app.config["TASK_DUE_AFTER_DAYS"]
     for t in ready.values():
+        due_days = int(t.data.get("step_due_days") or default_days)  # a process may set its own step period
         row = HumanTask(instance_id=inst.id, task_uuid=t.uuid, name=t.name, title=t.title,
                         process_id=inst.process_id, lane=t.lane, form=t.properties.get("form", "approval"),
                         signature_meaning=t.properties.get("signature"), subject_type=inst.subject_type,
@@ -154,7 +156,7 @@ def _sync_tasks(session: Session, inst: ProcessInstance, wf) -> None:
 
 def complete_task(session: Session, task_id: int, user: User, decision: str | None = None,
                   comment: str = "", password: str | None = None, data: dict | None = None) -> HumanTask:
-    """Complete a human task as ``user``.
+    """Complete a human task as ``user``; ``data`` is the form input, handed to the form's handler.
 
     Raises NotFound (unknown task), PermissionDenied (not the caller's task, or wrong signature
     password), ValidationError (missing/unknown decision, reject without comment) and Conflict (the
@@ -172,7 +174,10 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
         raise Conflict("任务已被处理，不能重复提交", code="task_closed")
     version = inst.version
     wf = _load(session, inst)
-    payload = dict(data or {})
+    handler = taskforms.handler_for(task.form)
+    payload = {}
+    if handler is not None:
+        payload.update(handler(session, task, user, taskforms.Submission(decision, comment or "", dict(data or {}))))
     if decision:
         payload[f"{task.name}_decision"] = decision
     payload[f"{task.name}_comment"] = comment or ""
@@ -194,12 +199,11 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
 
 
 def _check_decision(task: HumanTask, user: User, decision, comment, password) -> None:
-    if task.form != "approval":
-        return
-    if decision not in DECISIONS:
-        raise ValidationError("请选择批准（approve）或退回（reject）", code="decision_required")
-    if decision == "reject" and not (comment or "").strip():
-        raise ValidationError("退回时必须填写意见", code="comment_required")
+    if task.form == "approval":
+        if decision not in DECISIONS:
+            raise ValidationError("请选择批准（approve）或退回（reject）", code="decision_required")
+        if decision == "reject" and not (comment or "").strip():
+            raise ValidationError("退回时必须填写意见", code="comment_required")
     if task.signature_meaning and not user.check_password(password or ""):
         raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
 
@@ -208,6 +212,20 @@ def _sign(session: Session, task: HumanTask, user: User, decision, comment) -> N
     session.add(Signature(user_id=user.id, signer_name=user.display_name, signer_role=user.role,
                           meaning=task.signature_meaning, decision=decision or "", comment=comment or None,
                           subject_type=task.subject_type, subject_id=task.subject_id, human_task_id=task.id))
+
+
+def complete_step(session: Session, subject_type: str, subject_id: int, step: str, user: User,
+                  **kwargs) -> HumanTask:
+    """Complete the open task named ``step`` of a subject (``kwargs`` as for ``complete_task``).
+
+    Raises Conflict ``step_not_open`` naming the step the subject is at, when it is not at ``step``.
+    """
+    open_rows = tasks_for_subject(session, subject_type, subject_id, status="open")
+    match = [t for t in open_rows if t.name == step]
+    if not match:
+        current = "、".join(t.title for t in open_rows) or "无待办步骤"
+        raise Conflict(f"当前不在此步骤（当前：{current}）", code="step_not_open")
+    return complete_task(session, match[0].id, user, **kwargs)
 
 
 def claim_due_instance(session: Session) -> ProcessInstance | None:

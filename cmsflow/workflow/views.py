@@ -9,6 +9,7 @@ from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
+from cmsflow.workflow import taskforms
 from cmsflow.workflow.assignment import may_act
 from cmsflow.workflow.forms import ApprovalForm, SimpleTaskForm
 from cmsflow.workflow.models import HumanTask
@@ -24,6 +25,8 @@ def inbox():
 def _subject_url(task: HumanTask) -> str:
     if task.subject_type == "document":
         return url_for("documents.detail", doc_id=task.subject_id)
+    if task.subject_type == "nonconformity":
+        return url_for("nonconformities.detail", nc_id=task.subject_id)
     return url_for("workflow.inbox")
 
 
@@ -38,6 +41,8 @@ def task(task_id: int):
         return redirect(_subject_url(row))
     if not may_act(s, current_user, row):
         abort(403)
+    if row.form not in taskforms.BUILT_IN:
+        return redirect(_subject_url(row))  # domain forms live on the subject's page
     form = ApprovalForm() if row.form == "approval" else SimpleTaskForm()
     if form.validate_on_submit():
         decision = form.decision.data if row.form == "approval" else None

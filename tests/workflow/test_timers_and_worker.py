@@ -44,8 +44,9 @@ def test_overdue_tasks_are_reminded_once(app, org, new_procedure):
     with time_machine.travel(utcnow() + timedelta(days=6), tick=False), app.app_context():
         first = worker_pass()
         second = worker_pass()
-    assert first["overdue"] == 1 and second["overdue"] == 0
-    assert ("overdue" in [k for k, _ in _notes(app, org["head_ene"])])
+    assert first["overdue"] + first["timers"] >= 1 and second["overdue"] == 0
+    # a late-firing reminder timer and the overdue sweep together send exactly one overdue notice
+    assert [k for k, _ in _notes(app, org["head_ene"])] == ["overdue"]
 
 
 def test_a_failing_timer_step_is_postponed_and_does_not_block_others(app, org, new_procedure, monkeypatch):
