@@ -8,7 +8,8 @@ from flask import Flask
 from cmsflow.config import load_config
 
 # Domain packages with a ``views.py`` exposing ``blueprint``; models are imported for their tables.
-DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "nonconformities", "api", "web")
+DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "nonconformities", "audits", "api",
+           "web")
 MODEL_MODULES = ("core.models", "core.storage", "auth.models", "history.models", "workflow.models",
                  "documents.models", "search.models", "standards.models", "registers.models",
                  "nonconformities.models", "audits.models")

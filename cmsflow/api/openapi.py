@@ -149,6 +149,7 @@ def spec() -> dict:
             params=[_query("q", True)], errors=(400, 401))},
     }
     paths.update(nonconformity_paths())
+    paths.update(audit_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",
@@ -205,4 +206,62 @@ def nonconformity_paths() -> dict:
         "/nonconformities/statistics": {"get": _op(
             "Counts by source, status, severity, department, clause, month; average days to close",
             obj, params=[_query("from"), _query("to")], errors=(400, 401))},
+    }
+
+
+AUDIT_STEP_DOC = """Complete the audit's current step. plan_audit: data.start_date, data.end_date (YYYY-MM-DD),
+data.team and data.auditees (usernames), data.clauses (optional); an auditor of an audited department is
+refused (auditor_not_independent). prepare_checklist and record_findings: no data (every line needs a
+result first). draft_report: data.summary, data.conclusion (renders the Word report).
+approve_report: decision approve|reject, password (electronic signature)."""
+
+
+def audit_paths() -> dict:
+    j = "application/json"
+    obj = _json({"type": "object"})
+    planned = {"type": "object", "properties": {
+        "title": {"type": "string"}, "month": {"type": "string", "example": "2026-05"},
+        "departments": {"type": "array", "items": {"type": "string"}},
+        "clauses": {"type": "array", "items": {"type": "string"}}, "lead_auditor": {"type": "string"}}}
+    programme = {"type": "object", "required": ["title", "period_start", "period_end"], "properties": {
+        "title": {"type": "string"}, "period_start": {"type": "string", "format": "date"},
+        "period_end": {"type": "string", "format": "date"}, "objectives": {"type": "string"},
+        "criteria": {"type": "array", "items": {"type": "string"}}, "audits": {"type": "array", "items": planned}}}
+    line = {"type": "object", "properties": {
+        "clause": {"type": "string"}, "question": {"type": "string"}, "department": {"type": "string"},
+        "result": {"enum": ["conformity", "observation", "minor", "major"]}, "objective_evidence": {"type": "string"}}}
+    ids = [_path_id("id")]
+    line_ids = [_path_id("id"), _path_id("line")]
+    step = {"name": "step", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/audit-programmes": {
+            "get": _op("Audit programmes with their audits and coverage", obj, errors=(401,)),
+            "post": _op("Create a draft programme (optionally with its planned audits)", obj,
+                        body={j: {"schema": programme}}, status="201", errors=(400, 401, 403))},
+        "/audit-programmes/{id}": {"get": _op(
+            "One programme: audits and coverage (clauses and departments not yet covered)", obj, params=ids)},
+        "/audit-programmes/{id}/audits": {"post": _op("Add a planned audit to a draft programme", obj, params=ids,
+                                                      body={j: {"schema": planned}}, status="201",
+                                                      errors=(400, 401, 403, 404, 409))},
+        "/audit-programmes/{id}/submit": {"post": _op("Submit for the management representative's approval", obj,
+                                                      params=ids, errors=(400, 401, 403, 404, 409))},
+        "/audits": {"get": _op("All audits", obj, errors=(401,))},
+        "/audits/{id}": {"get": _op("One audit with its checklist, findings and history", obj, params=ids)},
+        "/audits/{id}/steps/{step}": {"post": _op(AUDIT_STEP_DOC, obj, params=[*ids, step],
+                                                  body={j: {"schema": _ref("Completion")}},
+                                                  errors=(400, 401, 403, 404, 409))},
+        "/audits/{id}/checklist": {"post": _op("Add a checklist line (audit team, checklist/on-site steps)", obj,
+                                               params=ids, body={j: {"schema": line}}, status="201",
+                                               errors=(400, 401, 403, 404, 409))},
+        "/audits/{id}/checklist/{line}": {
+            "put": _op("Record a line's result and objective evidence", obj, params=line_ids,
+                       body={j: {"schema": line}}, errors=(400, 401, 403, 404, 409)),
+            "delete": _op("Remove a line", {"description": "removed"}, params=line_ids, status="204",
+                          errors=(401, 403, 404, 409))},
+        "/audits/{id}/checklist/{line}/attachments": {"post": _op(
+            "Attach evidence (PDF, JPG/PNG, .docx, .xlsx)", obj, params=line_ids, status="201",
+            body={"multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}}}}}, errors=(400, 401, 403, 404, 409))},
+        "/audits/{id}/report": {"get": _op("The audit report .docx (the signed record once approved)", {
+            "description": "Word file"}, params=ids)},
     }

@@ -31,8 +31,19 @@ ACTION_LABELS = {
     "nonconformity_withdrawn": _l("撤销不符合项"), "task_accept": _l("确认不符合"), "task_dispute": _l("提出异议"),
     "task_uphold": _l("裁定维持"), "task_withdraw": _l("裁定撤销"), "task_effective": _l("验证有效"),
     "task_not_effective": _l("验证无效"),
+    "programme_created": _l("编制审核方案"), "audit_planned": _l("加入审核"), "programme_approved": _l("批准审核方案"),
+    "audit_plan_set": _l("确定审核计划"), "audit_notice_sent": _l("发送审核通知"),
+    "finding_recorded": _l("记录审核发现"),
+    "audit_report_drafted": _l("编写审核报告"), "audit_report_distributed": _l("分发审核报告"),
+    "audit_closed": _l("关闭审核"),
     "record_created": _l("新增记录"), "record_updated": _l("修改记录"), "baseline_adjusted": _l("调整基准"),
 }
+PROCESS_LABELS = {
+    "document_approval": _l("文件审批"), "corrective_action": _l("纠正措施"), "internal_audit": _l("内部审核"),
+    "audit_programme_approval": _l("审核方案审批"),
+}
+SUBJECT_LABELS = {"document": _l("文件"), "nonconformity": _l("不符合项"), "audit": _l("审核"),
+                  "audit_programme": _l("审核方案")}
 TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}
 
 
@@ -41,7 +52,9 @@ def _labels():
     return {"role_label": lambda r: ROLE_LABELS.get(r, r),
             "status_label": lambda s: gettext(VERSION_STATUSES[s]) if s in VERSION_STATUSES else TASK_STATUS.get(s, s),
             "doc_type_label": lambda t: DOC_TYPES.get(t, t), "doc_types": DOC_TYPES,
-            "action_label": lambda a: ACTION_LABELS.get(a, a), "clause_label": clause_label, "now": utcnow}
+            "action_label": lambda a: ACTION_LABELS.get(a, a),
+            "process_label": lambda p: PROCESS_LABELS.get(p, p), "subject_label": lambda t: SUBJECT_LABELS.get(t, t),
+            "clause_label": clause_label, "now": utcnow}
 
 
 @blueprint.get("/")

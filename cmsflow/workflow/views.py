@@ -19,7 +19,8 @@ blueprint = Blueprint("workflow", __name__, template_folder="templates", url_pre
 
 @blueprint.get("/")
 def inbox():
-    return render_template("workflow/inbox.html", tasks=workflow.open_tasks_for(db_session(), current_user))
+    return render_template("workflow/inbox.html", tasks=workflow.open_tasks_for(db_session(), current_user),
+                           subject_url=_subject_url)
 
 
 def _subject_url(task: HumanTask) -> str:
@@ -27,6 +28,10 @@ def _subject_url(task: HumanTask) -> str:
         return url_for("documents.detail", doc_id=task.subject_id)
     if task.subject_type == "nonconformity":
         return url_for("nonconformities.detail", nc_id=task.subject_id)
+    if task.subject_type == "audit":
+        return url_for("audits.detail", audit_id=task.subject_id)
+    if task.subject_type == "audit_programme":
+        return url_for("audits.programme", prog_id=task.subject_id)
     return url_for("workflow.inbox")
 
 
