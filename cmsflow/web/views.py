@@ -12,7 +12,9 @@ from cmsflow.documents.models import DOC_TYPES, VERSION_STATUSES, Document
 from cmsflow.documents.service import clause_label
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
-from cmsflow.workflow.models import Notification
+from cmsflow.workflow.assignment import inbox_filter
+from cmsflow.workflow.models import HumanTask, Notification
+from cmsflow.workflow.views import subject_url
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static/web")
@@ -66,7 +68,19 @@ def home():
     notes = session_.exec(select(Notification).where(Notification.user_id == current_user.id,
                                                      Notification.read_at.is_(None))
                           .order_by(Notification.id.desc()).limit(5)).all()
-    return render_template("home.html", tasks=tasks, recent=recent, notes=notes)
+    return render_template("home.html", tasks=tasks, recent=recent, notes=notes, overdue=_overdue(session_),
+                           subject_url=subject_url)
+
+
+OVERSEERS = ("management_representative", "top_management", "admin")
+
+
+def _overdue(session_) -> list[HumanTask]:
+    """Open tasks past their due date: all of them for those who oversee the system, else the caller's."""
+    q = select(HumanTask).where(HumanTask.status == "open", HumanTask.due_at <= utcnow())
+    if current_user.role not in OVERSEERS:
+        q = q.where(inbox_filter(current_user))
+    return list(session_.exec(q.order_by(HumanTask.due_at).limit(15)))
 
 
 @blueprint.get("/lang/<lang>")

@@ -20,10 +20,10 @@ blueprint = Blueprint("workflow", __name__, template_folder="templates", url_pre
 @blueprint.get("/")
 def inbox():
     return render_template("workflow/inbox.html", tasks=workflow.open_tasks_for(db_session(), current_user),
-                           subject_url=_subject_url)
+                           subject_url=subject_url)
 
 
-def _subject_url(task: HumanTask) -> str:
+def subject_url(task: HumanTask) -> str:
     if task.subject_type == "document":
         return url_for("documents.detail", doc_id=task.subject_id)
     if task.subject_type == "nonconformity":
@@ -43,11 +43,11 @@ def task(task_id: int):
         abort(404)
     if row.status != "open":
         flash(_("该任务已处理"), "error")
-        return redirect(_subject_url(row))
+        return redirect(subject_url(row))
     if not may_act(s, current_user, row):
         abort(403)
     if row.form not in taskforms.BUILT_IN:
-        return redirect(_subject_url(row))  # domain forms live on the subject's page
+        return redirect(subject_url(row))  # domain forms live on the subject's page
     form = ApprovalForm() if row.form == "approval" else SimpleTaskForm()
     if form.validate_on_submit():
         decision = form.decision.data if row.form == "approval" else None
@@ -64,4 +64,4 @@ def task(task_id: int):
             if row.form == "approval":
                 form.password.errors = [*form.password.errors, exc.message] if exc.code == "bad_signature" \
                     else form.password.errors
-    return render_template("workflow/task.html", task=row, form=form, subject_url=_subject_url(row))
+    return render_template("workflow/task.html", task=row, form=form, subject_url=subject_url(row))

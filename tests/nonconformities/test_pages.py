@@ -57,3 +57,18 @@ def test_someone_else_sees_the_case_but_no_step_form(app, api, org):
     assert nc["code"] in page and 'name="decision"' not in page
     listing = signed_in(app, org["staff_ene"]).get("/nonconformities/?status=open").get_data(as_text=True)
     assert nc["code"] in listing
+
+
+def test_dashboard_lists_overdue_items_for_the_management_representative(app, api, org):
+    from datetime import timedelta
+
+    import time_machine
+
+    from cmsflow.core.db import utcnow
+
+    nc = raise_nc(api)
+    with time_machine.travel(utcnow() + timedelta(days=8), tick=False):
+        html = signed_in(app, org["mr"]).get("/").get_data(as_text=True)
+        own = signed_in(app, org["staff_ene"]).get("/").get_data(as_text=True)
+    assert "逾期事项" in html and f"/nonconformities/{nc['id']}" in html
+    assert "逾期事项" not in own  # not theirs
