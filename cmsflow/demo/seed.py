@@ -133,3 +133,6 @@ def seed_demo(session: Session) -> None:
                                         upload=(f"{title}.docx", data))
         _approve_through(session, users, doc, "MGT", "effective")
         _acknowledge_all(session, doc.id)
+    from cmsflow.demo.improvement import seed_improvement  # here: improvement imports DEMO_PASSWORD from us
+
+    seed_improvement(session, users)

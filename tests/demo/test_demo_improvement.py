@@ -1,0 +1,45 @@
+"""The demo's internal audits and nonconformities (``cmsflow/demo/improvement.yaml``) reach the stages
+the demo promises, driven through the real services by ``seed_demo``."""
+from __future__ import annotations
+
+from sqlmodel import select
+
+from cmsflow.audits import programmes
+from cmsflow.audits import service as audits
+from cmsflow.audits.models import Audit, AuditProgramme
+from cmsflow.core.db import session_scope
+from cmsflow.core.runtime import file_store
+from cmsflow.demo.seed import seed_demo
+from cmsflow.nonconformities import service as nonconformities
+from cmsflow.nonconformities.models import Nonconformity
+
+
+def test_demo_has_an_approved_programme_audits_and_nonconformities_at_their_stages(ctx):
+    with session_scope() as s:
+        seed_demo(s)
+    with session_scope() as s:
+        (prog,) = s.exec(select(AuditProgramme)).all()
+        assert prog.status == "approved" and prog.approved_by_id is not None
+        cov = programmes.coverage(s, prog)
+        assert cov.uncovered_departments == []
+        assert not [ref for ref in cov.uncovered_clauses if ref in {f"DB44T1944:{n}" for n in range(4, 11)}]
+
+        by_status = {}
+        for audit in s.exec(select(Audit)):
+            by_status.setdefault(audit.status, []).append(audit)
+        (closed,) = by_status["closed"]
+        assert closed.record_sha256 and file_store().get(closed.record_sha256)
+        assert closed.report_approved_by_id is not None
+        (on_site,) = by_status["on_site"]
+        assert audits.open_task(s, on_site).name == "record_findings"
+        results = [line.result for line in audits.findings_of(s, on_site)]
+        assert None in results and any(results)  # some lines recorded, some still open
+
+        ncs = s.exec(select(Nonconformity)).all()
+        assert any(nc.status == "closed" and nc.verification_note for nc in ncs)
+        assert [nc.status for nc in ncs].count("withdrawn") == 1
+        assert [nc.status for nc in nonconformities.query(s, {"overdue": "1"})] == ["raised"]
+        (from_audit,) = [nc for nc in ncs if nc.source == "internal_audit"]
+        finding = [line for line in audits.findings_of(s, closed) if line.nonconformity_id == from_audit.id]
+        assert len(finding) == 1 and from_audit.source_ref == f"audit_finding:{finding[0].id}"
+        assert from_audit.status in ("correction", "cause_analysis")
