@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from cmsflow.audits import programmes
 from cmsflow.audits import service as audits
-from cmsflow.audits.models import Audit
+from cmsflow.audits.models import Audit, AuditFinding
 from cmsflow.auth.models import User
 from cmsflow.demo.seed import DEMO_PASSWORD
 from cmsflow.nonconformities import service as nonconformities
@@ -138,11 +138,7 @@ def _programme(session: Session, users: dict[str, User], spec: dict) -> list[tup
 def _run_audit(session: Session, users: dict[str, User], audit: Audit, run: dict) -> None:
     """Carry an audit from its plan up to ``run["until"]`` (``record_findings`` or ``closed``)."""
     lead = session.get(User, audit.lead_auditor_id)
-    _audit_step(session, audit, lead, "plan_audit", data=run["plan"])
-    lines = {line.clause: line for line in audits.findings_of(session, audit)}
-    for item in run["checklist"]:
-        audits.record(session, lead, audit, lines[item["clause"]], {"question": item["question"]})
-    _audit_step(session, audit, lead, "prepare_checklist")
+    lines = _prepare(session, audit, lead, run)
     for item in run["checklist"]:
         if item.get("result"):
             audits.record(session, lead, audit, lines[item["clause"]], _finding(item))
@@ -156,6 +152,16 @@ def _run_audit(session: Session, users: dict[str, User], audit: Audit, run: dict
         if item.get("nonconformity_steps"):
             nc = nonconformities.get(session, lines[item["clause"]].nonconformity_id)
             _steps(session, users, nc, item["nonconformity_steps"])
+
+
+def _prepare(session: Session, audit: Audit, lead: User, run: dict) -> dict[str, AuditFinding]:
+    """Plan the audit, word the generated checklist's questions, confirm it; returns lines by clause."""
+    _audit_step(session, audit, lead, "plan_audit", data=run["plan"])
+    lines = {line.clause: line for line in audits.findings_of(session, audit)}
+    for item in run["checklist"]:
+        audits.record(session, lead, audit, lines[item["clause"]], {"question": item["question"]})
+    _audit_step(session, audit, lead, "prepare_checklist")
+    return lines
 
 
 def _audit_step(session: Session, audit: Audit, user: User, step: str, **kwargs) -> None:
