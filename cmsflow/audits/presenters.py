@@ -5,17 +5,12 @@ from sqlmodel import Session, select
 
 from cmsflow.audits import programmes, service
 from cmsflow.audits.models import RESULTS, Audit, AuditProgramme
-from cmsflow.auth.models import Department, User
-from cmsflow.history import service as history
+from cmsflow.auth.models import Department
 from cmsflow.nonconformities.models import Nonconformity
+from cmsflow.nonconformities.presenters import history_json, username
 from cmsflow.search.backend import Entry
 from cmsflow.search.service import register_provider
 from cmsflow.standards import service as standards
-
-
-def _username(session: Session, uid: int | None) -> str | None:
-    user = session.get(User, uid) if uid else None
-    return user.username if user else None
 
 
 def _codes(session: Session, ids) -> list[str]:
@@ -30,19 +25,18 @@ def audit_json(session: Session, audit: Audit, *, full: bool = False) -> dict:
     task = service.open_task(session, audit)
     out = {"id": audit.id, "code": audit.code, "title": audit.title, "programme_id": audit.programme_id,
            "planned_month": audit.planned_month.strftime("%Y-%m"), "departments": _codes(session, audit.department_ids),
-           "clauses": audit.clauses, "lead_auditor": _username(session, audit.lead_auditor_id),
+           "clauses": audit.clauses, "lead_auditor": username(session, audit.lead_auditor_id),
            "status": audit.status, "current_step": task.name if task else None,
            "start_date": _iso(audit.start_date), "end_date": _iso(audit.end_date), "lock_version": audit.lock_version}
     if full:
         out.update({
-            "team": [_username(session, i) for i in audit.team_ids],
-            "auditees": [_username(session, i) for i in audit.auditee_ids],
+            "team": [username(session, i) for i in audit.team_ids],
+            "auditees": [username(session, i) for i in audit.auditee_ids],
             "summary": audit.summary, "conclusion": audit.conclusion,
             "report": bool(audit.report_sha256), "report_approved": bool(audit.record_sha256),
-            "report_approved_by": _username(session, audit.report_approved_by_id),
+            "report_approved_by": username(session, audit.report_approved_by_id),
             "checklist": [line_json(session, f) for f in service.findings_of(session, audit)],
-            "history": [{"at": e.at.isoformat(), "actor": e.actor_name, "action": e.action, "details": e.details}
-                        for e in history.for_subject(session, programmes.AUDIT, audit.id)]})
+            "history": history_json(session, programmes.AUDIT, audit.id)})
     return out
 
 
@@ -61,7 +55,7 @@ def programme_json(session: Session, prog: AuditProgramme) -> dict:
     cov = programmes.coverage(session, prog)
     return {"id": prog.id, "code": prog.code, "title": prog.title, "period_start": prog.period_start.isoformat(),
             "period_end": prog.period_end.isoformat(), "objectives": prog.objectives, "criteria": prog.criteria,
-            "status": prog.status, "approved_by": _username(session, prog.approved_by_id),
+            "status": prog.status, "approved_by": username(session, prog.approved_by_id),
             "approved_at": _iso(prog.approved_at),
             "audits": [audit_json(session, a) for a in programmes.audits_of(session, prog)],
             "coverage": {"complete": cov.complete, "covered_clauses": cov.covered_clauses,

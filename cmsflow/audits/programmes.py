@@ -16,7 +16,7 @@ from cmsflow.core.errors import Conflict, NotFound, PermissionDenied, Validation
 from cmsflow.core.models import next_value
 from cmsflow.core.runtime import config
 from cmsflow.history import service as history
-from cmsflow.nonconformities.service import find_user
+from cmsflow.nonconformities.service import find_user, parse_date
 from cmsflow.standards import service as standards
 from cmsflow.standards.library import Standard
 from cmsflow.workflow import service as workflow
@@ -25,14 +25,6 @@ from cmsflow.workflow import services
 PROGRAMME = "audit_programme"
 AUDIT = "audit"
 PLANNERS = ("management_representative", "internal_auditor", "admin")
-
-
-def _parse_date(raw, name: str, errors: dict) -> date | None:
-    try:
-        return raw if isinstance(raw, date) else date.fromisoformat(str(raw or "").strip())
-    except ValueError:
-        errors[name] = f"日期格式应为 YYYY-MM-DD，而不是「{raw}」"
-        return None
 
 
 def _month(raw, errors: dict, name: str) -> date | None:
@@ -67,8 +59,8 @@ def create_programme(session: Session, actor: User, *, title: str, period_start,
     title = str(title or "").strip()
     if not title:
         errors["title"] = "请填写方案名称"
-    start = _parse_date(period_start, "period_start", errors)
-    end = _parse_date(period_end, "period_end", errors)
+    start = parse_date(period_start, "period_start", errors)
+    end = parse_date(period_end, "period_end", errors)
     if start and end and end < start:
         errors["period_end"] = "结束日期早于开始日期"
     criteria = [str(c) for c in (criteria or standards.applicable_codes(session))]

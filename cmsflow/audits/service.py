@@ -46,8 +46,7 @@ def findings_of(session: Session, audit: Audit) -> list[AuditFinding]:
 
 
 def open_task(session: Session, audit: Audit) -> HumanTask | None:
-    rows = workflow.tasks_for_subject(session, AUDIT, audit.id, status="open")
-    return rows[0] if rows else None
+    return workflow.open_task(session, AUDIT, audit.id)
 
 
 def _changed(session: Session, audit: Audit) -> None:
@@ -107,7 +106,7 @@ def _date(raw, name: str, errors: dict) -> date | None:
 
 
 def _dept_names(session: Session, ids) -> list[str]:
-    return [session.get(Department, i).name for i in ids if session.get(Department, i)]
+    return [d.name for d in (session.get(Department, i) for i in ids) if d]
 
 
 @services.register("notify_audit_plan")
@@ -134,8 +133,9 @@ def generate_audit_checklist(step, data: dict) -> dict:
     """BPMN service: one checklist line per clause in scope, with the evidence the coverage view knows."""
     session: Session = step.session
     audit = session.get(Audit, data["audit_id"])
-    if findings_of(session, audit):
-        return {"lines": len(findings_of(session, audit))}
+    existing = findings_of(session, audit)
+    if existing:
+        return {"lines": len(existing)}
     clauses = [c for c in (standards.find(ref) for ref in audit.clauses) if c is not None]
     evidence = standards.evidence_for(session, clauses)
     dept = audit.department_ids[0] if len(audit.department_ids) == 1 else None
@@ -277,7 +277,7 @@ def raise_audit_nonconformities(step, data: dict) -> dict:
 
 def _report_context(session: Session, audit: Audit, prepared_by: User) -> dict:
     prog = session.get(AuditProgramme, audit.programme_id)
-    names = lambda ids: [session.get(User, i).display_name for i in ids if session.get(User, i)]  # noqa: E731
+    names = lambda ids: [u.display_name for u in (session.get(User, i) for i in ids) if u]  # noqa: E731
     lines = [f for f in findings_of(session, audit) if f.result]
     counts = {k: sum(1 for f in lines if f.result == k) for k in RESULTS}
     nc_codes = {f.nonconformity_id: nonconformities.get(session, f.nonconformity_id).code

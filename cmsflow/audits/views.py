@@ -67,7 +67,7 @@ def new_programme():
 def _programme_page(prog_id: int, values=None, errors=None, status=200):
     s = db_session()
     prog = programmes.get_programme(s, prog_id)
-    task = next(iter(workflow.tasks_for_subject(s, programmes.PROGRAMME, prog.id, status="open")), None)
+    task = workflow.open_task(s, programmes.PROGRAMME, prog.id)
     return render_template("audits/programme.html", prog=prog, audits=programmes.audits_of(s, prog),
                            cov=programmes.coverage(s, prog), task=task,
                            can_act=bool(task and may_act(s, current_user, task)),

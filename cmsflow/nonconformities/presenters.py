@@ -15,9 +15,14 @@ from cmsflow.search.backend import Entry
 from cmsflow.search.service import register_provider
 
 
-def _username(session: Session, user_id: int | None) -> str | None:
+def username(session: Session, user_id: int | None) -> str | None:
     user = session.get(User, user_id) if user_id else None
     return user.username if user else None
+
+
+def history_json(session: Session, subject_type: str, subject_id: int) -> list[dict]:
+    return [{"at": e.at.isoformat(), "actor": e.actor_name, "action": e.action, "details": e.details}
+            for e in history.for_subject(session, subject_type, subject_id)]
 
 
 def _iso(value) -> str | None:
@@ -29,8 +34,8 @@ def nc_json(session: Session, nc: Nonconformity, *, full: bool = False) -> dict:
     task = service.open_task(session, nc)
     out = {"id": nc.id, "code": nc.code, "title": nc.title, "source": nc.source, "source_ref": nc.source_ref,
            "severity": nc.severity, "department": dept.code if dept else None, "status": nc.status,
-           "raised_by": _username(session, nc.raised_by_id), "raised_on": nc.raised_on.isoformat(),
-           "clauses": service.clauses_of(session, nc), "owner": _username(session, nc.owner_id),
+           "raised_by": username(session, nc.raised_by_id), "raised_on": nc.raised_on.isoformat(),
+           "clauses": service.clauses_of(session, nc), "owner": username(session, nc.owner_id),
            "current_step": task.name if task else None,
            "step_due_at": _iso(task.due_at) if task else None, "closed_at": _iso(nc.closed_at),
            "lock_version": nc.lock_version}
@@ -42,15 +47,14 @@ def nc_json(session: Session, nc: Nonconformity, *, full: bool = False) -> dict:
             "similar_check": nc.similar_check, "similar_found": nc.similar_found,
             "system_change_needed": nc.system_change_needed, "system_change_note": nc.system_change_note,
             "system_change_document_id": nc.system_change_document_id, "cycle": nc.cycle,
-            "verifier": _username(session, nc.verifier_id), "implementer": _username(session, nc.implementer_id),
+            "verifier": username(session, nc.verifier_id), "implementer": username(session, nc.implementer_id),
             "verification_from": _iso(nc.verification_from), "verification_note": nc.verification_note,
-            "verified_by": _username(session, nc.verified_by_id), "verified_at": _iso(nc.verified_at),
+            "verified_by": username(session, nc.verified_by_id), "verified_at": _iso(nc.verified_at),
             "actions": [{"id": a.id, "cycle": a.cycle, "seq": a.seq, "description": a.description,
-                         "owner": _username(session, a.owner_id), "due_date": a.due_date.isoformat(),
+                         "owner": username(session, a.owner_id), "due_date": a.due_date.isoformat(),
                          "status": a.status, "evidence": a.evidence, "completed_at": _iso(a.completed_at)}
                         for a in service.actions_of(session, nc)],
-            "history": [{"at": e.at.isoformat(), "actor": e.actor_name, "action": e.action,
-                         "details": e.details} for e in history.for_subject(session, service.SUBJECT, nc.id)],
+            "history": history_json(session, service.SUBJECT, nc.id),
         })
     return out
 
@@ -73,7 +77,7 @@ def export_xlsx(session: Session, rows: list[Nonconformity]) -> bytes:
                            for a in service.actions_of(session, nc, nc.cycle))
         ws.append([nc.code, nc.title, SOURCES.get(nc.source, nc.source), SEVERITIES.get(nc.severity, nc.severity),
                    depts.get(nc.department_id, ""), "；".join(service.clauses_of(session, nc)),
-                   STATUSES.get(nc.status, nc.status), _username(session, nc.raised_by_id), nc.raised_on,
+                   STATUSES.get(nc.status, nc.status), username(session, nc.raised_by_id), nc.raised_on,
                    nc.correction or "", nc.root_cause or "", actions, nc.verification_note or "",
                    nc.closed_at.strftime("%Y-%m-%d %H:%M") if nc.closed_at else ""])
     for col, width in zip("ABCDEFGHIJKLMN", (14, 30, 12, 12, 12, 22, 12, 12, 12, 30, 30, 40, 30, 16), strict=True):

@@ -165,8 +165,7 @@ def actions_of(session: Session, nc: Nonconformity, cycle: int | None = None) ->
 
 
 def open_task(session: Session, nc: Nonconformity) -> HumanTask | None:
-    rows = workflow.tasks_for_subject(session, SUBJECT, nc.id, status="open")
-    return rows[0] if rows else None
+    return workflow.open_task(session, SUBJECT, nc.id)
 
 
 # --- status follows the process ------------------------------------------------------------------
@@ -307,7 +306,8 @@ def _system_change_document(session: Session, ref, errors: dict) -> Document | N
     return doc
 
 
-def _parse_date(raw, field: str, errors: dict) -> date | None:
+def parse_date(raw, field: str, errors: dict) -> date | None:
+    """A date or ISO string → date; on failure records a message under ``errors[field]`` and returns None."""
     try:
         return raw if isinstance(raw, date) else date.fromisoformat(str(raw or "").strip())
     except ValueError:
@@ -320,7 +320,7 @@ def _clean_action(session: Session, i: int, raw, errors: dict) -> dict | None:
         errors[f"actions[{i}]"] = "每项措施须为对象 {description, owner, due_date}"
         return None
     desc = _text(raw.get("description"), f"第 {i + 1} 项措施内容", errors, f"actions[{i}].description")
-    due = _parse_date(raw.get("due_date"), f"actions[{i}].due_date", errors)
+    due = parse_date(raw.get("due_date"), f"actions[{i}].due_date", errors)
     if due and due < date.today():
         errors[f"actions[{i}].due_date"] = f"第 {i + 1} 项措施的完成期限不能早于今天"
     try:

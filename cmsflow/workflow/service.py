@@ -228,6 +228,12 @@ def complete_step(session: Session, subject_type: str, subject_id: int, step: st
     return complete_task(session, match[0].id, user, **kwargs)
 
 
+def open_task(session: Session, subject_type: str, subject_id: int) -> HumanTask | None:
+    """The subject's first open task (the step it is at), or None."""
+    rows = tasks_for_subject(session, subject_type, subject_id, status="open")
+    return rows[0] if rows else None
+
+
 def claim_due_instance(session: Session) -> ProcessInstance | None:
     """The instance with the earliest due timer, or None.
 
