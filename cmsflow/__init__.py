@@ -8,11 +8,11 @@ from flask import Flask
 from cmsflow.config import load_config
 
 # Domain packages with a ``views.py`` exposing ``blueprint``; models are imported for their tables.
-DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "nonconformities", "audits", "api",
-           "web")
+DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "nonconformities", "audits",
+           "reviews", "compliance", "api", "web")
 MODEL_MODULES = ("core.models", "core.storage", "auth.models", "history.models", "workflow.models",
                  "documents.models", "search.models", "standards.models", "registers.models",
-                 "nonconformities.models", "audits.models")
+                 "nonconformities.models", "audits.models", "compliance.models", "reviews.models")
 
 
 def import_models() -> None:
@@ -44,6 +44,7 @@ def configure_database(app: Flask) -> None:
 def configure_services(app: Flask) -> None:
     """File store, Word template catalog, BPMN definitions (a broken file stops start-up), search."""
     from cmsflow.audits import presenters as _audits  # noqa: F401 - task forms, services, search
+    from cmsflow.compliance import service as _compliance  # noqa: F401 - task forms, services, signals
     from cmsflow.core.storage import FileStore
     from cmsflow.documents import coverage as _doc_coverage  # noqa: F401 - registers the evidence provider
     from cmsflow.documents import search as _doc_search  # noqa: F401 - registers the provider
@@ -51,6 +52,7 @@ def configure_services(app: Flask) -> None:
     from cmsflow.documents.templating import load_catalog
     from cmsflow.nonconformities import presenters as _nc  # noqa: F401 - task forms, services, search
     from cmsflow.registers import integration as _registers  # noqa: F401 - search, coverage, reminders
+    from cmsflow.reviews import service as _reviews  # noqa: F401 - task forms, services, signals
     from cmsflow.search.backend import WhooshBackend
     from cmsflow.standards.library import load_library
     from cmsflow.workflow import reminders as _reminders  # noqa: F401 - registers BPMN services

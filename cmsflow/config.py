@@ -77,6 +77,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "CA_VERIFICATION_WAIT_DAYS": int(os.environ.get("CMSFLOW_CA_VERIFICATION_WAIT_DAYS", "30")),
         # Internal audits: preparation starts this many days before the audit's planned month.
         "AUDIT_PREPARATION_DAYS": int(os.environ.get("CMSFLOW_AUDIT_PREPARATION_DAYS", "14")),
+        # Management reviews: default interval of the review cycle, and how long before the planned
+        # date the management representative starts preparing (inputs are gathered then).
+        "REVIEW_INTERVAL_MONTHS": int(os.environ.get("CMSFLOW_REVIEW_INTERVAL_MONTHS", "12")),
+        "REVIEW_PREPARATION_DAYS": int(os.environ.get("CMSFLOW_REVIEW_PREPARATION_DAYS", "30")),
+        "REVIEW_STEP_DUE_DAYS": int(os.environ.get("CMSFLOW_REVIEW_STEP_DUE_DAYS", "10")),
+        # Compliance evaluations: each step is due after this many days, escalated after twice that.
+        "COMPLIANCE_STEP_DUE_DAYS": int(os.environ.get("CMSFLOW_COMPLIANCE_STEP_DUE_DAYS", "14")),
         "API_TOKEN_TTL_HOURS": 12,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,9 +1,15 @@
-"""Build the record templates in doc_templates/records/ (currently: the internal audit report).
+"""Build the record templates in doc_templates/records/ (audit report, management review, compliance).
 
 Records are filled by the application from its own data (an audit, its findings, its sign-off),
 not from catalog fields, so they are not listed in doc_templates/catalog.yaml. Each record
 template declares the exact set of variables it receives in RECORDS; the look (page, fonts,
 header, heading and table styles) is the one of scripts/build_doc_templates.py.
+
+The records are: audit_report (内部审核报告), management_review_inputs (管理评审输入报告),
+management_review_minutes (管理评审报告) and compliance_evaluation_report (合规性评价报告).
+Images (the trend charts of the review inputs) are docxtpl InlineImage objects, which belong to
+the DocxTemplate being rendered: create DocxTemplate(path), build the context with
+InlineImage(tpl, png_file, width=...), then tpl.render(ctx, autoescape=True).
 
 Usage:
     .venv/bin/python scripts/build_record_templates.py             # build and check
@@ -22,7 +28,9 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from docx.enum.table import WD_ROW_HEIGHT_RULE, WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -33,6 +41,7 @@ from docx.shared import Cm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build_doc_templates import (  # noqa: E402
+    BODY_FONT,
     HEADING_FONT,
     ROOT,
     TEXT_WIDTH_CM,
@@ -55,15 +64,20 @@ def _text_lines(expr: str) -> list[str]:
             "{{ line }}", "{%p else %}", NONE_MARK, "{%p endfor %}"]
 
 
-def _list_lines(expr: str) -> list[str]:
-    """Paragraph texts rendering a list one item per paragraph, or "—" when empty."""
-    return ["{%p for item in " + expr + " %}", "{{ item }}", "{%p else %}", NONE_MARK,
+def _list_lines(expr: str, prefix: str = "") -> list[str]:
+    """Paragraph texts rendering a list one item per paragraph (after prefix), or "—" when empty."""
+    return ["{%p for item in " + expr + " %}", prefix + "{{ item }}", "{%p else %}", NONE_MARK,
             "{%p endfor %}"]
 
 
 def _joined(expr: str, sep: str = "、") -> str:
     """A run rendering a list joined on one line, or "—" when empty."""
     return "{{ " + expr + '|join("' + sep + '") or "' + NONE_MARK + '" }}'
+
+
+def _value(expr: str) -> str:
+    """A run rendering a value, or "—" when empty."""
+    return "{{ " + expr + ' or "' + NONE_MARK + '" }}'
 
 
 # --------------------------------------------------------------------------- table helpers
@@ -75,6 +89,26 @@ def _styles(doc) -> None:
     _style(doc, "CEMS Subtitle", size=12, align=WD_ALIGN_PARAGRAPH.CENTER, after=12)
     _style(doc, "CEMS Table Center", base="CEMS Table", size=10.5,
            align=WD_ALIGN_PARAGRAPH.CENTER)
+
+
+def _review_styles(doc) -> None:
+    """Styles of the management review and compliance records (the audit report does not use them)."""
+    _style(doc, "CEMS Small", size=9, line=1.15, align=WD_ALIGN_PARAGRAPH.LEFT, after=3)
+    _style(doc, "CEMS Point", indent=24, before=3)  # list items, apart from a table above
+    _style(doc, "CEMS Field", font=HEADING_FONT, size=12, align=WD_ALIGN_PARAGRAPH.LEFT, before=6)
+    figure = _style(doc, "CEMS Figure", size=10.5, line=1.0, align=WD_ALIGN_PARAGRAPH.CENTER, before=6)
+    figure.paragraph_format.keep_with_next = True  # the caption stays under its image
+    _style(doc, "CEMS Caption", size=10.5, line=1.15, align=WD_ALIGN_PARAGRAPH.CENTER, after=6)
+    for name, base, font, align in (  # 9pt table text, for many-column tables
+            ("CEMS Table Small", "CEMS Table", BODY_FONT, WD_ALIGN_PARAGRAPH.LEFT),
+            ("CEMS Table Small Center", "CEMS Table", BODY_FONT, WD_ALIGN_PARAGRAPH.CENTER),
+            ("CEMS Table Small Label", "CEMS Table Label", HEADING_FONT, WD_ALIGN_PARAGRAPH.CENTER)):
+        _style(doc, name, base=base, font=font, size=9, line=1.0, align=align)
+
+
+def _fixed_header(doc, title: str) -> None:
+    """Header with a fixed title instead of {{ title }} (for records without a title variable)."""
+    doc.sections[0].header.paragraphs[0].runs[0].text = "{{ organisation }}\t" + title
 
 
 def _table(doc, rows: int, widths: tuple[float, ...]):
@@ -108,8 +142,8 @@ def _shade(cell, fill: str = "F2F2F2") -> None:
         shd, "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign", "w:hideMark")
 
 
-def _label(cell, text: str) -> None:
-    _fill(cell, text, "CEMS Table Label")
+def _label(cell, text: str, style: str = "CEMS Table Label") -> None:
+    _fill(cell, text, style)
     _shade(cell)
 
 
@@ -123,6 +157,69 @@ def _repeat_header(row) -> None:
     flag.set(qn("w:val"), "true")
     row._tr.get_or_add_trPr().insert_element_before(
         flag, "w:tblCellSpacing", "w:jc", "w:hidden", "w:ins", "w:del", "w:trPrChange")
+
+
+def _narrow_margins(table, cm: float = 0.1) -> None:
+    """Smaller left and right cell margins (Word's default is 0.19 cm), for many-column tables."""
+    mar = OxmlElement("w:tblCellMar")
+    for side in ("w:left", "w:right"):
+        edge = OxmlElement(side)
+        edge.set(qn("w:w"), str(round(cm * 567)))
+        edge.set(qn("w:type"), "dxa")
+        mar.append(edge)
+    table._tbl.tblPr.insert_element_before(mar, "w:tblLook", "w:tblCaption", "w:tblDescription",
+                                           "w:tblPrChange")
+
+
+def _loop_table(doc, columns, loop: str, empty: str | None = None, *, label_style: str = "CEMS Table Label",
+                empty_style: str = "CEMS Table Center", height: float = 0.75):
+    """A header row and a body row repeated by {%tr for <loop> %}; columns are (label, width, cell
+    texts, cell style). With `empty`, a {%tr else %} row shows it in one merged cell."""
+    table = _table(doc, 4 if empty is None else 6, tuple(width for _, width, _, _ in columns))
+    header, loop_start, body, *rest = table.rows
+    _min_height(header, height)
+    _min_height(body, height)
+    _repeat_header(header)
+    for c, (label, _, texts, style) in enumerate(columns):
+        _label(header.cells[c], label, label_style)
+        _fill(body.cells[c], texts, style)
+    # docxtpl drops the tag rows and repeats the body row once per item
+    _fill(loop_start.cells[0], "{%tr for " + loop + " %}")
+    if empty is not None:
+        loop_else, none_row, _ = rest
+        _fill(loop_else.cells[0], "{%tr else %}")
+        _min_height(none_row, height)
+        _fill(none_row.cells[0].merge(none_row.cells[-1]), empty, empty_style)
+    _fill(rest[-1].cells[0], "{%tr endfor %}")
+    return table
+
+
+def _labelled_rows(doc, rows, label_w: float = 3.4, height: float = 0.75):
+    """A two-column table of (label, value texts) rows."""
+    table = _table(doc, len(rows), (label_w, TEXT_WIDTH_CM - label_w))
+    for row, (label, value) in zip(table.rows, rows, strict=True):
+        _min_height(row, height)
+        _label(row.cells[0], label)
+        _fill(row.cells[1], value)
+    return table
+
+
+def _signoff_row(doc, pairs, label_w: float = 2.2):
+    """One row of (label, value) pairs: label cells shaded, value cells "—" when empty."""
+    value_w = TEXT_WIDTH_CM / len(pairs) - label_w
+    table = _table(doc, 1, (label_w, value_w) * len(pairs))
+    row = table.rows[0]
+    _min_height(row, 1.0)
+    for c, (label, expr) in enumerate(pairs):
+        _label(row.cells[2 * c], label)
+        _fill(row.cells[2 * c + 1], _value(expr))
+    return table
+
+
+def _body(doc, texts: list[str], style: str = "CEMS Body") -> None:
+    """One paragraph per text."""
+    for text in texts:
+        para(doc, text, style)
 
 
 # --------------------------------------------------------------------------- audit report
@@ -155,29 +252,14 @@ def _audit_info(doc) -> None:
             ("审核组成员", _joined("team")),
             ("受审核部门", _joined("auditees")),
             ("审核日期", "{{ dates }}"))
-    label_w = 3.4
-    table = _table(doc, len(rows), (label_w, TEXT_WIDTH_CM - label_w))
-    for row, (label, value) in zip(table.rows, rows, strict=True):
-        _min_height(row, 0.75)
-        _label(row.cells[0], label)
-        _fill(row.cells[1], value)
+    _labelled_rows(doc, rows)
 
 
 def _audit_findings(doc) -> None:
     para(doc, "符合 {{ counts.conformity }} 项，观察项 {{ counts.observation }} 项，"
               "一般不符合 {{ counts.minor }} 项，严重不符合 {{ counts.major }} 项。")
     para(doc, "{%p if findings %}")
-    table = _table(doc, 4, tuple(width for _, width, _, _ in FINDING_COLUMNS))
-    header, loop_start, body, loop_end = table.rows
-    _min_height(header, 0.75)
-    _min_height(body, 0.75)
-    _repeat_header(header)
-    for c, (label, _, texts, style) in enumerate(FINDING_COLUMNS):
-        _label(header.cells[c], label)
-        _fill(body.cells[c], texts, style)
-    # docxtpl drops the two tag rows and repeats the body row once per finding
-    _fill(loop_start.cells[0], "{%tr for f in findings %}")
-    _fill(loop_end.cells[0], "{%tr endfor %}")
+    _loop_table(doc, FINDING_COLUMNS, "f in findings")
     para(doc, "{%p else %}")
     para(doc, "无审核发现")
     para(doc, "{%p endif %}")
@@ -215,8 +297,8 @@ def build_audit_report(doc) -> None:
     para(doc, "", "Normal")
 
 
-def audit_report_samples() -> dict[str, dict]:
-    """A full sample (with characters that must be escaped) and an empty one."""
+def audit_report_samples(tpl) -> dict[str, dict]:
+    """A full sample (with characters that must be escaped) and an empty one (tpl unused: no image)."""
     full = {
         "organisation": "示例有限公司", "code": "IA-2026-02", "title": "2026年第二次内部审核",
         "programme": "IAP-2026 2026年度碳排放管理体系内部审核方案",
@@ -259,23 +341,318 @@ def audit_report_samples() -> dict[str, dict]:
     return {"": full, "_empty": empty}
 
 
+# --------------------------------------------------------------------------- management review inputs
+
+MR_INPUTS_VARS = frozenset({
+    "organisation", "code", "title", "period_start", "period_end", "planned_on",
+    "prepared_by", "prepared_on", "sections", "charts",
+})
+
+FIGURE_COLUMNS = (
+    ("项目", 10.0, "{{ f.label }}", "CEMS Table"),
+    ("数值", 5.4, "{{ f.value }}", "CEMS Table Center"),
+)
+
+
+def _review_section(doc) -> None:
+    """One numbered input per section: clause, summary, figures, items, commentary."""
+    para(doc, "{%p for s in sections %}")
+    heading(doc, "{{ s.no }}. {{ s.title }}", 2)
+    para(doc, "对应条款：{{ s.clause }}", "CEMS Small")
+    _body(doc, _text_lines("s.summary"))
+    _loop_table(doc, FIGURE_COLUMNS, "f in s.figures", empty=NONE_MARK)
+    # s["items"]: s.items would be the dict method
+    _body(doc, ['{%p for item in s["items"] %}', "（{{ loop.index }}）{{ item }}", "{%p endfor %}"],
+          "CEMS Point")
+    para(doc, "管理者代表评价：", "CEMS Field")
+    _body(doc, _text_lines("s.commentary"))
+    para(doc, "{%p else %}")
+    para(doc, NONE_MARK)
+    para(doc, "{%p endfor %}")
+
+
+def build_review_inputs(doc) -> None:
+    """管理评审输入报告: info table, the inputs one section each, the trend charts."""
+    _review_styles(doc)
+    para(doc, "管理评审输入报告", "CEMS Title")
+    para(doc, "{{ title }}（{{ code }}）", "CEMS Subtitle")
+    _labelled_rows(doc, (("组织", "{{ organisation }}"),
+                         ("评审期间", "{{ period_start }} 至 {{ period_end }}"),
+                         ("计划评审日期", _value("planned_on")),
+                         ("编制人", "{{ prepared_by }}"),
+                         ("编制日期", "{{ prepared_on }}")))
+    heading(doc, "一、评审输入")
+    _review_section(doc)
+    para(doc, "{%p if charts %}")
+    heading(doc, "二、趋势图")
+    para(doc, "{%p for c in charts %}")
+    para(doc, "{{ c.image }}", "CEMS Figure")
+    para(doc, "图{{ loop.index }} {{ c.title }}", "CEMS Caption")
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p endif %}")
+
+
+@cache
+def _chart_png(values: tuple[float, ...], ylabel: str) -> bytes:
+    """A small bar chart (ASCII labels: no CJK font needed) as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 2.6), dpi=150)
+    years = [str(2023 + i) for i in range(len(values))]
+    bars = ax.bar(years, values, color="#4a7ab0", width=0.5)
+    ax.bar_label(bars, fmt="%g", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_ylim(0, max(values) * 1.2)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def review_inputs_samples(tpl) -> dict[str, dict]:
+    """A full sample with two charts (InlineImage bound to tpl) and an empty one."""
+    from docxtpl import InlineImage
+
+    def chart(values, ylabel):
+        return InlineImage(tpl, io.BytesIO(_chart_png(values, ylabel)), width=Cm(15))
+
+    full = {
+        "organisation": "示例有限公司", "code": "MR-2026", "title": "2026年度管理评审",
+        "period_start": "2025-06-01", "period_end": "2026-05-31", "planned_on": "2026-06-20",
+        "prepared_by": "王五", "prepared_on": "2026-06-05",
+        "sections": [
+            {"no": 1, "title": "以往管理评审所采取措施的状况",
+             "clause": "T/CECA-G 10.3.2 a)；DB14/T 2970 9.3.1 a)",
+             "summary": "2025年度管理评审共提出措施5项，已完成4项，1项延期至2026年7月。",
+             "figures": [{"label": "措施总数", "value": "5"}, {"label": "已完成", "value": "4"},
+                         {"label": "完成率", "value": "80%"}],
+             "items": ["余热回收改造项目已于2026年3月投运（A&B <C>）。",
+                       "能源计量器具配备率提升至98%。"],
+             "commentary": "措施落实总体到位。\n延期项目应明确新的完成期限并跟踪。"},
+            {"no": 2, "title": "碳排放绩效及目标、指标的实现程度",
+             "clause": "T/CECA-G 10.3.2 d)；DB14/T 2970 9.3.1 c)",
+             "summary": "2025年温室气体排放总量 41,360 tCO2e，同比下降 3.2%；"
+                        "单位产品排放强度 0.82 tCO2e/t，完成年度目标。\n"
+                        "3项目标中2项已实现，1项部分实现。",
+             "figures": [{"label": "排放总量（tCO2e）", "value": "41,360"},
+                         {"label": "单位产品排放强度（tCO2e/t）", "value": "0.82"},
+                         {"label": "目标实现率", "value": "2/3"}],
+             "items": [], "commentary": ""},
+            {"no": 3, "title": "不符合及纠正措施", "clause": "T/CECA-G 10.3.2 e)",
+             "summary": "", "figures": [],
+             "items": ["不符合项共7项，已关闭5项，逾期1项。"],
+             "commentary": "逾期不符合项应在下次评审前关闭。"},
+        ],
+        "charts": [{"title": "温室气体排放总量（tCO2e）", "image": chart((43500, 42720, 41360), "tCO2e")},
+                   {"title": "单位产品排放强度（tCO2e/t）", "image": chart((0.88, 0.85, 0.82), "tCO2e/t")}],
+    }
+    empty = dict(full, planned_on="", charts=[],
+                 sections=[{"no": 1, "title": "以往管理评审所采取措施的状况", "clause": "T/CECA-G 10.3.2 a)",
+                            "summary": "", "figures": [], "items": [], "commentary": ""}])
+    return {"": full, "_empty": empty}
+
+
+# --------------------------------------------------------------------------- management review minutes
+
+MR_MINUTES_VARS = frozenset({
+    "organisation", "code", "title", "period_start", "period_end", "held_on", "chair", "attendees",
+    "inputs_summary", "suitability", "adequacy", "effectiveness", "conclusion",
+    "policy_changes", "objective_changes", "system_changes", "improvement", "resource_needs",
+    "actions", "signed_by", "signed_on",
+})
+
+INPUT_COLUMNS = (
+    ("输入", 4.4, "{{ i.title }}", "CEMS Table"),
+    ("概要", 11.0, _text_lines("i.summary"), "CEMS Table"),
+)
+
+ACTION_COLUMNS = (  # dates and codes fit on one line even with wider fallback fonts (DejaVu)
+    ("序号", 1.2, "{{ a.no }}", "CEMS Table Center"),
+    ("类别", 2.0, "{{ a.kind }}", "CEMS Table Center"),
+    ("措施", 4.6, _text_lines("a.description"), "CEMS Table"),
+    ("责任人", 2.0, "{{ a.owner }}", "CEMS Table Center"),
+    ("完成期限", 2.6, _value("a.due_on"), "CEMS Table Center"),
+    ("不符合项编号", 3.0, _value("a.nonconformity"), "CEMS Table Center"),
+)
+
+
+def build_review_minutes(doc) -> None:
+    """管理评审报告: info, inputs summary, conclusions, outputs, actions, approval."""
+    _review_styles(doc)
+    para(doc, "管理评审报告", "CEMS Title")
+    para(doc, "{{ title }}（{{ code }}）", "CEMS Subtitle")
+    _labelled_rows(doc, (("组织", "{{ organisation }}"),
+                         ("评审期间", "{{ period_start }} 至 {{ period_end }}"),
+                         ("会议日期", "{{ held_on }}"),
+                         ("主持人", "{{ chair }}"),
+                         ("参加人员", _joined("attendees"))))
+    heading(doc, "一、评审输入概要")
+    _loop_table(doc, INPUT_COLUMNS, "i in inputs_summary", empty=NONE_MARK)
+    heading(doc, "二、评审结论")
+    _labelled_rows(doc, tuple((label, _text_lines(name)) for label, name in (
+        ("体系的适宜性", "suitability"), ("体系的充分性", "adequacy"),
+        ("体系的有效性", "effectiveness"), ("总体结论", "conclusion"))))
+    heading(doc, "三、评审输出")
+    _labelled_rows(doc, tuple((label, _text_lines(name)) for label, name in (
+        ("方针的变更", "policy_changes"), ("目标、指标和基准的调整", "objective_changes"),
+        ("体系变更的决定", "system_changes"), ("改进的决定", "improvement"),
+        ("资源需求", "resource_needs"))))
+    heading(doc, "四、措施清单")
+    _loop_table(doc, ACTION_COLUMNS, "a in actions", empty=NONE_MARK)
+    heading(doc, "五、批准")
+    _signoff_row(doc, (("批准人", "signed_by"), ("批准日期", "signed_on")))
+    para(doc, "", "Normal")
+
+
+def review_minutes_samples(tpl) -> dict[str, dict]:
+    """A full (signed) sample and an empty draft (tpl unused: no image)."""
+    full = {
+        "organisation": "示例有限公司", "code": "MR-2026", "title": "2026年度管理评审",
+        "period_start": "2025-06-01", "period_end": "2026-05-31", "held_on": "2026-06-20",
+        "chair": "张三", "attendees": ["张三", "李四", "王五", "赵六", "孙七"],
+        "inputs_summary": [
+            {"title": "以往管理评审所采取措施的状况", "summary": "5项措施完成4项，1项延期。"},
+            {"title": "碳排放绩效", "summary": "排放总量同比下降3.2%（A&B <C>）。\n单位产品排放强度完成年度目标。"},
+            {"title": "合规性评价结果", "summary": "12项合规义务评价10项，不合规1项。"},
+            {"title": "内部审核结果", "summary": "一般不符合2项，观察项1项。"},
+        ],
+        "suitability": "体系范围和边界与公司当前生产经营活动相适应。",
+        "adequacy": "体系文件覆盖标准全部要求。\n碳排放数据管理程序需补充计量器具校准要求。",
+        "effectiveness": "碳排放目标基本实现，体系运行有效。",
+        "conclusion": "碳排放管理体系适宜、充分、有效（A&B <C>）。",
+        "policy_changes": "方针保持不变。",
+        "objective_changes": "2027年单位产品排放强度目标调整为 0.80 tCO2e/t。\n基准年保持2023年。",
+        "system_changes": "", "improvement": "实施2号锅炉节能改造。\n推进碳排放数据自动采集。",
+        "resource_needs": "节能改造预算 120 万元。",
+        "actions": [
+            {"no": 1, "kind": "改进", "description": "实施2号锅炉节能改造，年减排约 800 tCO2e。",
+             "owner": "设备部", "due_on": "2026-12-31", "nonconformity": ""},
+            {"no": 2, "kind": "纠正措施", "description": "修订碳排放数据管理程序，补充流量计校准要求。",
+             "owner": "质量安全环保部", "due_on": "2026-08-31", "nonconformity": "NC-2026-008"},
+            {"no": 3, "kind": "资源", "description": "配备碳排放数据自动采集系统。", "owner": "生产部",
+             "due_on": "", "nonconformity": ""},
+        ],
+        "signed_by": "张三", "signed_on": "2026-06-25",
+    }
+    empty = dict(full, attendees=[], inputs_summary=[], suitability="", adequacy="", effectiveness="",
+                 conclusion="", policy_changes="", objective_changes="", system_changes="",
+                 improvement="", resource_needs="", actions=[], signed_by="", signed_on="")
+    return {"": full, "_empty": empty}
+
+
+# --------------------------------------------------------------------------- compliance evaluation
+
+COMPLIANCE_VARS = frozenset({
+    "organisation", "period_start", "period_end", "prepared_by", "prepared_on",
+    "totals", "rows", "not_evaluated", "conclusion",
+})
+
+TOTALS = (("合规义务总数", "obligations"), ("已评价", "evaluated"), ("合规", "compliant"),
+          ("不合规", "non_compliant"), ("不适用", "not_applicable"), ("未评价", "not_evaluated"))
+
+EVALUATION_COLUMNS = (  # 9pt, narrow cell margins; dates on one line even with DejaVu fonts
+    ("序号", 0.9, "{{ r.no }}", "CEMS Table Small Center"),
+    ("法律法规/要求", 2.5, ["{{ r.title }}", "频次：" + _value("r.frequency")], "CEMS Table Small"),
+    ("条文", 1.5, _value("r.article"), "CEMS Table Small"),
+    ("责任部门", 1.5, _value("r.department"), "CEMS Table Small Center"),
+    ("评价结果", 1.5, _value("r.result"), "CEMS Table Small Center"),
+    ("评价人/确认人", 1.4, [_value("r.evaluated_by") + "/", _value("r.confirmed_by")],
+     "CEMS Table Small Center"),
+    ("评价日期", 2.1, _value("r.evaluated_on"), "CEMS Table Small Center"),
+    ("证据", 2.1, _text_lines("r.evidence"), "CEMS Table Small"),
+    ("不符合项", 1.9, _value("r.nonconformity"), "CEMS Table Small Center"),
+)
+
+
+def _compliance_totals(doc) -> None:
+    first_w = 3.0  # 合规义务总数 on one line
+    rest_w = (TEXT_WIDTH_CM - first_w) / (len(TOTALS) - 1)
+    table = _table(doc, 2, (first_w,) + (rest_w,) * (len(TOTALS) - 1))
+    labels, values = table.rows
+    _min_height(labels, 0.75)
+    _min_height(values, 0.75)
+    for c, (label, key) in enumerate(TOTALS):
+        _label(labels.cells[c], label)
+        _fill(values.cells[c], "{{ totals." + key + " }}", "CEMS Table Center")
+
+
+def build_compliance_report(doc) -> None:
+    """合规性评价报告: info, totals, one row per evaluation, obligations not evaluated, conclusion."""
+    _review_styles(doc)
+    _fixed_header(doc, "合规性评价报告")
+    para(doc, "合规性评价报告", "CEMS Title")
+    para(doc, "评价期间：{{ period_start }} 至 {{ period_end }}", "CEMS Subtitle")
+    _labelled_rows(doc, (("组织", "{{ organisation }}"), ("编制人", "{{ prepared_by }}"),
+                         ("编制日期", "{{ prepared_on }}")))
+    heading(doc, "一、评价概况")
+    _compliance_totals(doc)
+    heading(doc, "二、评价明细")
+    table = _loop_table(doc, EVALUATION_COLUMNS, "r in rows", empty=NONE_MARK, height=0.7,
+                        label_style="CEMS Table Small Label", empty_style="CEMS Table Small Center")
+    _narrow_margins(table)
+    heading(doc, "三、未评价的义务")
+    _body(doc, _list_lines("not_evaluated", "（{{ loop.index }}）"), "CEMS Item")
+    heading(doc, "四、评价结论")
+    _body(doc, _text_lines("conclusion"))
+
+
+def compliance_samples(tpl) -> dict[str, dict]:
+    """A full sample and an empty one (tpl unused: no image)."""
+    row = {"no": 1, "title": "中华人民共和国节约能源法", "article": "第二十七条", "department": "生产部",
+           "frequency": "每年", "result": "合规", "evaluated_on": "2026-05-12", "evaluated_by": "李四",
+           "confirmed_by": "张三", "evidence": "能源计量器具台账、2025年能源统计报表。",
+           "nonconformity": ""}
+    full = {
+        "organisation": "示例有限公司", "period_start": "2025-06-01", "period_end": "2026-05-31",
+        "prepared_by": "李四", "prepared_on": "2026-06-02",
+        "totals": {"obligations": 12, "evaluated": 10, "compliant": 8, "non_compliant": 1,
+                   "not_applicable": 1, "not_evaluated": 2},
+        "rows": [
+            row,
+            dict(row, no=2, title="碳排放权交易管理暂行条例", article="第十一条", department="质量安全环保部",
+                 frequency="每季度", result="不合规", evaluated_on="2026-04-20",
+                 evidence="2025年度排放报告提交晚于规定期限（A&B <C>）。\n主管部门通知书。",
+                 nonconformity="NC-2026-011"),
+            dict(row, no=3, title="DB44/T 1944-2021 碳排放管理体系 要求", article="8.2",
+                 department="设备部", result="合规", confirmed_by="", evidence=""),
+            dict(row, no=4, title="锅炉大气污染物排放标准", article="", department="",
+                 result="不适用", evaluated_on="", evaluated_by="", confirmed_by="", evidence=""),
+        ],
+        "not_evaluated": ["温室气体自愿减排交易管理办法（试行）", "广东省碳排放管理试行办法"],
+        "conclusion": "公司总体满足适用的法律法规及其他要求（A&B <C>）。\n"
+                      "对不合规项已开具不符合项报告，责任部门应在30日内完成纠正。",
+    }
+    empty = dict(full, totals=dict.fromkeys(full["totals"], 0), rows=[], not_evaluated=[],
+                 conclusion="")
+    return {"": full, "_empty": empty}
+
+
 # --------------------------------------------------------------------------- registry
+
+SAMPLES = ("", "_empty")  # suffixes of the full and the empty sample of every record
+
 
 @dataclass(frozen=True)
 class RecordSpec:
-    """A record template: file name, title, exact variables, builder and sample contexts."""
+    """A record template: file name, title, exact variables, builder, sample factory and checks.
+
+    samples(tpl) returns {suffix: context} for the DocxTemplate about to be rendered (an
+    InlineImage belongs to one template), so it is called again for every rendering. check(ctx,
+    text, doc) returns content problems of a rendered document.
+    """
 
     name: str
     title: str
     variables: frozenset[str]
     build: Callable
-    samples: Callable[[], dict[str, dict]]
-
-
-RECORDS = (
-    RecordSpec("audit_report", "内部审核报告模板", AUDIT_REPORT_VARS, build_audit_report,
-               audit_report_samples),
-)
+    samples: Callable[[Any], dict[str, dict]]
+    check: Callable[[dict, str, Any], list[str]] | None = None
 
 
 def build_all(out_dir: Path = OUT_DIR) -> list[Path]:
@@ -296,34 +673,79 @@ def build_all(out_dir: Path = OUT_DIR) -> list[Path]:
 
 # --------------------------------------------------------------------------- check
 
-def _all_text(data: bytes) -> tuple[str, list]:
-    """Text of header, body paragraphs and tables of a rendered document, and its tables."""
+def _all_text(data: bytes) -> tuple[str, Any]:
+    """Text of header, body paragraphs and tables of a rendered document, and the document."""
     from docx import Document
 
     doc = Document(io.BytesIO(data))
     parts = [p.text for s in doc.sections for p in s.header.paragraphs]
     parts += [p.text for p in doc.paragraphs]
     parts += [c.text for t in doc.tables for r in t.rows for c in r.cells]
-    return "\n".join(parts), doc.tables
+    return "\n".join(parts), doc
+
+
+def _body_rows(doc, last_header: str) -> list[int]:
+    """Body row counts of the tables whose header row ends with last_header."""
+    return [len(t.rows) - 1 for t in doc.tables if t.rows[0].cells[-1].text == last_header]
+
+
+def _check_rows(what: str, found: list[int], items: list[list]) -> list[str]:
+    """One body row per item, or the single "—" row of an empty list, in each table."""
+    expected = [len(i) or 1 for i in items]
+    return [] if found == expected else [f"{what} tables have {found} rows, expected {expected}"]
+
+
+def _check_audit(ctx: dict, text: str, doc) -> list[str]:
+    findings = ctx["findings"]
+    problems = []
+    if ("无审核发现" in text) == bool(findings):
+        problems.append("'无审核发现' shown/hidden wrongly")
+    rows = (_body_rows(doc, "不符合项编号") or [0])[0]
+    if rows != len(findings):
+        problems.append(f"findings table has {rows} rows for {len(findings)} findings")
+    return problems
+
+
+def _check_review_inputs(ctx: dict, text: str, doc) -> list[str]:
+    charts = ctx["charts"]
+    problems = _check_rows("figures", _body_rows(doc, "数值"), [s["figures"] for s in ctx["sections"]])
+    if len(doc.inline_shapes) != len(charts):
+        problems.append(f"{len(doc.inline_shapes)} images for {len(charts)} charts")
+    if ("二、趋势图" in text) != bool(charts):
+        problems.append("'二、趋势图' shown/hidden wrongly")
+    return problems
+
+
+def _check_review_minutes(ctx: dict, text: str, doc) -> list[str]:
+    return (_check_rows("inputs", _body_rows(doc, "概要"), [ctx["inputs_summary"]])
+            + _check_rows("actions", _body_rows(doc, "不符合项编号"), [ctx["actions"]]))
+
+
+def _check_compliance(ctx: dict, text: str, doc) -> list[str]:
+    return _check_rows("evaluation", _body_rows(doc, "不符合项"), [ctx["rows"]])
 
 
 def _check_rendered(spec: RecordSpec, ctx: dict, data: bytes) -> list[str]:
-    """Content checks on a rendered document: no tags left, escaping, findings rows."""
-    text, tables = _all_text(data)
+    """Content checks on a rendered document: no tags left, escaping, then the record's own."""
+    text, doc = _all_text(data)
     problems = []
     if "{{" in text or "{%" in text:
         problems.append("template tags left in the output")
     if "A&B <C>" in str(ctx) and "A&B <C>" not in text:
         problems.append("special characters were not rendered literally")
-    if spec.name == "audit_report":
-        findings = ctx["findings"]
-        if ("无审核发现" in text) == bool(findings):
-            problems.append("'无审核发现' shown/hidden wrongly")
-        finding_tables = [t for t in tables if t.rows[0].cells[-1].text == "不符合项编号"]
-        rows = len(finding_tables[0].rows) - 1 if finding_tables else 0
-        if rows != len(findings):
-            problems.append(f"findings table has {rows} rows for {len(findings)} findings")
-    return problems
+    return problems + (spec.check(ctx, text, doc) if spec.check else [])
+
+
+RECORDS = (
+    RecordSpec("audit_report", "内部审核报告模板", AUDIT_REPORT_VARS, build_audit_report,
+               audit_report_samples, _check_audit),
+    RecordSpec("management_review_inputs", "管理评审输入报告模板", MR_INPUTS_VARS, build_review_inputs,
+               review_inputs_samples, _check_review_inputs),
+    RecordSpec("management_review_minutes", "管理评审报告模板", MR_MINUTES_VARS, build_review_minutes,
+               review_minutes_samples, _check_review_minutes),
+    RecordSpec("compliance_evaluation_report", "合规性评价报告模板", COMPLIANCE_VARS,
+               build_compliance_report, compliance_samples, _check_compliance),
+)
 
 
 def check_all(out_dir: Path = OUT_DIR, samples_dir: Path | None = None) -> list[str]:
@@ -341,9 +763,10 @@ def check_all(out_dir: Path = OUT_DIR, samples_dir: Path | None = None) -> list[
         if found != spec.variables:
             problems.append(f"{spec.name}: unexpected {sorted(found - spec.variables)}, "
                             f"missing {sorted(spec.variables - found)}")
-        for suffix, ctx in spec.samples().items():
+        for suffix in SAMPLES:
             label = spec.name + suffix
             tpl = DocxTemplate(path)
+            ctx = spec.samples(tpl)[suffix]  # a context per rendering: an InlineImage belongs to tpl
             try:
                 # autoescape as the application renders; StrictUndefined so a missing variable fails
                 tpl.render(ctx, jinja_env=Environment(undefined=StrictUndefined, autoescape=True))

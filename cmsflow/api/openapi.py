@@ -150,6 +150,8 @@ def spec() -> dict:
     }
     paths.update(nonconformity_paths())
     paths.update(audit_paths())
+    paths.update(review_paths())
+    paths.update(compliance_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",
@@ -264,4 +266,93 @@ def audit_paths() -> dict:
                 "file": {"type": "string", "format": "binary"}}}}}, errors=(400, 401, 403, 404, 409))},
         "/audits/{id}/report": {"get": _op("The audit report .docx (the signed record once approved)", {
             "description": "Word file"}, params=ids)},
+    }
+
+
+REVIEW_STEP_DOC = """Complete the review's current step. prepare_review (management representative):
+data.commentary = {input key: text}, data.attendees (names), data.planned_on (meeting date).
+hold_review (top management): decision record|return (return needs comment); data.suitability, data.adequacy,
+data.effectiveness, data.conclusion (required), data.policy_changes, data.objective_changes, data.system_changes,
+data.improvement, data.resource_needs, data.held_on, data.attendees, data.decisions = [{kind
+(improvement|system_change|policy|objectives|resources|corrective), description, owner (username), due_on}].
+sign_minutes (top management): decision approve|reject, password (electronic signature); approval creates the
+actions (corrective → nonconformity) and files the signed minutes."""
+
+COMPLIANCE_STEP_DOC = """Complete the evaluation's current step. evaluate_obligation (head of the owning
+department): data.result compliant|non_compliant|not_applicable, data.evidence (required).
+confirm_evaluation (management representative): decision confirm|return (return needs comment); a confirmed
+non_compliant result raises a nonconformity."""
+
+
+def _step_params() -> list:
+    return [_path_id("id"), {"name": "step", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def review_paths() -> dict:
+    j = "application/json"
+    obj = _json({"type": "object"})
+    new = {"type": "object", "required": ["period_start", "period_end"], "properties": {
+        "period_start": {"type": "string", "format": "date"}, "period_end": {"type": "string", "format": "date"},
+        "planned_on": {"type": "string", "format": "date"}, "title": {"type": "string"}}}
+    schedule = {"type": "object", "required": ["next_review_on"], "properties": {
+        "next_review_on": {"type": "string", "format": "date"}, "interval_months": {"type": "integer"},
+        "preparation_days": {"type": "integer"}}}
+    docx = {"description": "Word file"}
+    return {
+        "/management-reviews": {
+            "get": _op("Management reviews, newest first, and the review schedule", obj, errors=(401,)),
+            "post": _op("Start a review of a period by hand; inputs are gathered from the records at once", obj,
+                        body={j: {"schema": new}}, status="201", errors=(400, 401, 403))},
+        "/management-reviews/{id}": {"get": _op(
+            "One review: inputs with their figures, commentary, outputs, decisions, actions, history", obj,
+            params=[_path_id("id")])},
+        "/management-reviews/{id}/inputs/refresh": {"post": _op(
+            "Gather the inputs again (while the management representative prepares)", obj,
+            params=[_path_id("id")])},
+        "/management-reviews/{id}/steps/{step}": {"post": _op(
+            REVIEW_STEP_DOC, obj, params=_step_params(), body={j: {"schema": _ref("Completion")}},
+            errors=(400, 401, 403, 404, 409))},
+        "/management-reviews/{id}/input-report.docx": {"get": _op("The review input report", docx,
+                                                                  params=[_path_id("id")], errors=(401, 404))},
+        "/management-reviews/{id}/minutes.docx": {"get": _op("The minutes: signed record, else the draft", docx,
+                                                             params=[_path_id("id")], errors=(401, 404))},
+        "/management-reviews/schedule": {
+            "get": _op("The review cycle (next date, interval in months, preparation days)", obj, errors=(401,)),
+            "put": _op("Plan the review cycle; restarts management_review_schedule", obj,
+                       body={j: {"schema": schedule}}, errors=(400, 401, 403))},
+        "/review-actions": {"get": _op("Open actions of management reviews (mine=1: the caller's)", obj,
+                                       params=[_query("mine")], errors=(401,))},
+        "/review-actions/{id}/complete": {"post": _op(
+            "The owner reports an action done (note required; a corrective action needs its nonconformity closed)",
+            obj, params=[_path_id("id")], body={j: {"schema": {"type": "object", "required": ["note"],
+                                                                 "properties": {"note": {"type": "string"}}}}})},
+    }
+
+
+def compliance_paths() -> dict:
+    j = "application/json"
+    obj = _json({"type": "object"})
+    period = [_query("from"), _query("to")]
+    return {
+        "/compliance-evaluations": {
+            "get": _op("Compliance evaluations (filters: status, result, trigger, obligation)", obj,
+                       params=[_query(n) for n in ("status", "result", "trigger", "obligation")], errors=(400, 401)),
+            "post": _op("Start an evaluation of one obligation now (management representative)", obj,
+                        body={j: {"schema": {"type": "object", "required": ["obligation_id"],
+                                             "properties": {"obligation_id": {"type": "integer"}}}}},
+                        status="201")},
+        "/compliance-evaluations/{id}": {"get": _op("One evaluation with the obligation text it was made against",
+                                                    obj, params=[_path_id("id")])},
+        "/compliance-evaluations/{id}/steps/{step}": {"post": _op(
+            COMPLIANCE_STEP_DOC, obj, params=_step_params(), body={j: {"schema": _ref("Completion")}},
+            errors=(400, 401, 403, 404, 409))},
+        "/compliance-evaluations/due": {"get": _op(
+            "Obligations whose evaluation is overdue, and those due within `days` (default 30)", obj,
+            params=[_query("days")], errors=(400, 401))},
+        "/compliance-evaluations/summary": {"get": _op(
+            "Per obligation the latest evaluation confirmed in the period, with totals", obj, params=period,
+            errors=(400, 401))},
+        "/compliance-evaluations/report.docx": {"get": _op("The compliance evaluation report of the period",
+                                                           {"description": "Word file"}, params=period,
+                                                           errors=(400, 401))},
     }

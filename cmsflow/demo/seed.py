@@ -136,3 +136,6 @@ def seed_demo(session: Session) -> None:
     from cmsflow.demo.improvement import seed_improvement  # here: improvement imports DEMO_PASSWORD from us
 
     seed_improvement(session, users)
+    from cmsflow.demo.reviews import seed_reviews
+
+    seed_reviews(session, users)

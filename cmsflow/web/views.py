@@ -1,6 +1,8 @@
 """Home dashboard, notifications and the language switch."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -38,14 +40,23 @@ ACTION_LABELS = {
     "finding_recorded": _l("记录审核发现"),
     "audit_report_drafted": _l("编写审核报告"), "audit_report_distributed": _l("分发审核报告"),
     "audit_closed": _l("关闭审核"),
+    "review_opened": _l("发起管理评审"), "review_inputs_prepared": _l("完成评审输入"),
+    "review_inputs_refreshed": _l("重新汇总评审输入"), "review_outputs_recorded": _l("记录评审输出"),
+    "review_minutes_issued": _l("发布管理评审报告"), "review_action_done": _l("完成评审措施"),
+    "review_schedule_set": _l("设定评审周期"), "task_record": _l("记录评审输出"), "task_return": _l("退回"),
+    "evaluation_started": _l("发起合规性评价"), "obligation_evaluated": _l("评价合规性"),
+    "task_confirm": _l("确认评价结果"), "evaluation_closed": _l("完成合规性评价"),
+    "process_cancelled": _l("流程取消"),
     "record_created": _l("新增记录"), "record_updated": _l("修改记录"), "baseline_adjusted": _l("调整基准"),
 }
 PROCESS_LABELS = {
     "document_approval": _l("文件审批"), "corrective_action": _l("纠正措施"), "internal_audit": _l("内部审核"),
-    "audit_programme_approval": _l("审核方案审批"),
+    "audit_programme_approval": _l("审核方案审批"), "management_review": _l("管理评审"),
+    "compliance_evaluation": _l("合规性评价"),
 }
 SUBJECT_LABELS = {"document": _l("文件"), "nonconformity": _l("不符合项"), "audit": _l("审核"),
-                  "audit_programme": _l("审核方案")}
+                  "audit_programme": _l("审核方案"), "management_review": _l("管理评审"),
+                  "compliance_evaluation": _l("合规性评价")}
 TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}
 
 
@@ -69,7 +80,21 @@ def home():
                                                      Notification.read_at.is_(None))
                           .order_by(Notification.id.desc()).limit(5)).all()
     return render_template("home.html", tasks=tasks, recent=recent, notes=notes, overdue=_overdue(session_),
-                           subject_url=subject_url)
+                           subject_url=subject_url, calendar=_calendar(session_))
+
+
+def _calendar(session_) -> dict:
+    """Dashboard tiles: the next management review, obligations due or overdue for evaluation, and
+    the caller's open review actions."""
+    from cmsflow.compliance.service import due_overview
+    from cmsflow.reviews import service as reviews
+    from cmsflow.reviews.models import ManagementReview
+
+    open_review = session_.exec(select(ManagementReview).where(ManagementReview.status != "closed")
+                                .order_by(ManagementReview.planned_on)).first()
+    return {"schedule": reviews.current_schedule(session_), "open_review": open_review,
+            "obligations": due_overview(session_), "my_actions": reviews.open_actions(session_, current_user),
+            "today": date.today()}
 
 
 OVERSEERS = ("management_representative", "top_management", "admin")

@@ -90,11 +90,14 @@ def load_definitions(directory: str | Path) -> dict[str, Definition]:
             lanes = _lane_ids(raw)
             parser = SpiffBpmnParser(validator=VALIDATOR)
             parser.add_bpmn_file(str(path))
-            for pid in parser.get_process_ids():
+            pids = parser.get_process_ids()
+            for pid in pids:
                 spec = parser.get_spec(pid)
                 subs = parser.get_subprocess_specs(pid)
-                found[pid] = Definition(pid, spec.description or pid, path.name,
-                                        hashlib.sha256(raw).hexdigest(), spec, subs, lanes=lanes)
+                # Stored specs are keyed by this hash: a file holding several processes (pools) needs one
+                # per process; a single-process file keeps the plain file hash (rows stored before stay valid).
+                digest = hashlib.sha256(raw if len(pids) == 1 else raw + b"#" + pid.encode()).hexdigest()
+                found[pid] = Definition(pid, spec.description or pid, path.name, digest, spec, subs, lanes=lanes)
         except Exception as exc:  # the parser raises many types; all mean "this file is broken"
             raise WorkflowDefinitionError(f"{path.name}: {exc}") from exc
     for d in found.values():

@@ -277,3 +277,21 @@ def tasks_for_subject(session: Session, subject_type: str, subject_id: int,
 def signatures_for(session: Session, subject_type: str, subject_id: int) -> list[Signature]:
     q = select(Signature).where(Signature.subject_type == subject_type, Signature.subject_id == subject_id)
     return list(session.exec(q.order_by(Signature.id)))
+
+
+def cancel_process(session: Session, instance_id: int, actor: User | None, reason: str) -> None:
+    """Stop a running instance for good: its open tasks are cancelled and its timers never fire again.
+
+    Used when what the process was for is gone or superseded (e.g. an evaluation against an
+    obligation text that has since been revised). A finished instance is left as it is.
+    """
+    inst = _lock_instance(session, instance_id)
+    if inst.status != "running":
+        return
+    inst.status, inst.next_timer_at, inst.updated_at = "cancelled", None, utcnow()
+    inst.version += 1
+    for row in session.exec(select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")):
+        row.status = "cancelled"
+    session.flush()
+    history.record(session, actor, "process_cancelled", inst.subject_type, inst.subject_id,
+                   process=inst.process_id, instance=inst.id, reason=reason)

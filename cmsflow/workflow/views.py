@@ -32,6 +32,10 @@ def subject_url(task: HumanTask) -> str:
         return url_for("audits.detail", audit_id=task.subject_id)
     if task.subject_type == "audit_programme":
         return url_for("audits.programme", prog_id=task.subject_id)
+    if task.subject_type == "management_review":
+        return url_for("reviews.detail", review_id=task.subject_id)
+    if task.subject_type == "compliance_evaluation":
+        return url_for("compliance.detail", ev_id=task.subject_id)
     return url_for("workflow.inbox")
 
 
