@@ -2,16 +2,20 @@
 the demo promises, driven through the real services by ``seed_demo``."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import select
 
 from cmsflow.audits import programmes
 from cmsflow.audits import service as audits
 from cmsflow.audits.models import Audit, AuditProgramme
+from cmsflow.compliance.models import ComplianceEvaluation
 from cmsflow.core.db import session_scope
 from cmsflow.core.runtime import file_store
 from cmsflow.demo.seed import seed_demo
 from cmsflow.nonconformities import service as nonconformities
 from cmsflow.nonconformities.models import Nonconformity
+from cmsflow.reviews.models import ManagementReview, ReviewAction
 
 
 def test_demo_has_an_approved_programme_audits_and_nonconformities_at_their_stages(ctx):
@@ -43,3 +47,19 @@ def test_demo_has_an_approved_programme_audits_and_nonconformities_at_their_stag
         finding = [line for line in audits.findings_of(s, closed) if line.nonconformity_id == from_audit.id]
         assert len(finding) == 1 and from_audit.source_ref == f"audit_finding:{finding[0].id}"
         assert from_audit.status in ("correction", "cause_analysis")
+
+        # Management reviews and compliance evaluations (cmsflow/demo/reviews.yaml)
+        last, current = s.exec(select(ManagementReview).order_by(ManagementReview.planned_on)).all()
+        assert last.status == "closed" and last.record_sha256 and last.signed_by_id is not None
+        actions = s.exec(select(ReviewAction).where(ReviewAction.review_id == last.id)).all()
+        assert {a.status for a in actions} == {"open", "done"} and all(a.owner_id for a in actions)
+        assert current.trigger == "scheduled" and current.status == "preparing"
+        assert current.period_start == last.period_end + timedelta(days=1)
+        sections = {sec["key"]: sec for sec in current.inputs["sections"]}
+        assert sections["previous_actions"]["data"]["total"] == len(actions)
+        assert sections["nonconformities"]["data"]["total"] == len(ncs)  # the demo's cases fall in this period
+        evaluations = s.exec(select(ComplianceEvaluation)).all()
+        assert sorted(e.result or "open" for e in evaluations) == ["compliant", "compliant", "non_compliant", "open"]
+        (non_compliant,) = [e for e in evaluations if e.result == "non_compliant"]
+        nc = s.get(Nonconformity, non_compliant.nonconformity_id)
+        assert nc.source == "compliance_evaluation" and nc.status == "raised"
