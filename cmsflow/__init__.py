@@ -44,7 +44,7 @@ def configure_database(app: Flask) -> None:
 def configure_services(app: Flask) -> None:
     """File store, Word template catalog, BPMN definitions (a broken file stops start-up), search."""
     from cmsflow.audits import presenters as _audits  # noqa: F401 - task forms, services, search
-    from cmsflow.compliance import service as _compliance  # noqa: F401 - task forms, services, signals
+    from cmsflow.compliance import presenters as _compliance  # noqa: F401 - task forms, services, search
     from cmsflow.core.storage import FileStore
     from cmsflow.documents import coverage as _doc_coverage  # noqa: F401 - registers the evidence provider
     from cmsflow.documents import search as _doc_search  # noqa: F401 - registers the provider
@@ -52,7 +52,7 @@ def configure_services(app: Flask) -> None:
     from cmsflow.documents.templating import load_catalog
     from cmsflow.nonconformities import presenters as _nc  # noqa: F401 - task forms, services, search
     from cmsflow.registers import integration as _registers  # noqa: F401 - search, coverage, reminders
-    from cmsflow.reviews import service as _reviews  # noqa: F401 - task forms, services, signals
+    from cmsflow.reviews import presenters as _reviews  # noqa: F401 - task forms, services, search
     from cmsflow.search.backend import WhooshBackend
     from cmsflow.standards.library import load_library
     from cmsflow.workflow import reminders as _reminders  # noqa: F401 - registers BPMN services

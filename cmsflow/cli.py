@@ -162,8 +162,10 @@ def _fire_due_timers(limit: int = 500) -> int:
 
 
 def worker_pass() -> dict:
-    """One pass: fire due BPMN timers, remind overdue tasks, apply pending search updates."""
+    """One pass: fire due BPMN timers, remind overdue tasks, calibrations and review actions, apply pending
+    search updates."""
     from cmsflow.registers.integration import remind_calibrations
+    from cmsflow.reviews.service import remind_overdue_actions
     from cmsflow.search.service import process_outbox
     from cmsflow.workflow.reminders import remind_overdue
 
@@ -173,8 +175,11 @@ def worker_pass() -> dict:
     with session_scope() as session:
         calibrations = remind_calibrations(session)
     with session_scope() as session:
+        review_actions = remind_overdue_actions(session)
+    with session_scope() as session:
         indexed = process_outbox(session)
-    return {"timers": timers, "overdue": overdue, "calibrations": calibrations, "indexed": indexed}
+    return {"timers": timers, "overdue": overdue, "calibrations": calibrations, "review_actions": review_actions,
+            "indexed": indexed}
 
 
 @cli.command("worker")

@@ -64,7 +64,10 @@ def evaluation_step(ev_id: int, step: str):
 
 @blueprint.get("/compliance-evaluations/due")
 def evaluation_due():
-    out = service.due_overview(db_session(), int(request.args.get("days") or 30))
+    raw = request.args.get("days") or "30"
+    if not raw.isdigit() or not 0 < int(raw) <= 3660:
+        raise ValidationError("days 须为 1–3660 的整数", code="invalid_filter")
+    out = service.due_overview(db_session(), int(raw))
     for key in out:
         for item in out[key]:
             item["date"] = item["date"].isoformat()

@@ -14,7 +14,7 @@ from cmsflow.history import service as history
 from cmsflow.web.setup import commit
 
 blueprint = Blueprint("auth", __name__, template_folder="templates")
-OPEN_ENDPOINTS = {"auth.login", "static", "web.set_language"}
+OPEN_ENDPOINTS = {"auth.login", "static", "web.static", "web.set_language"}  # the login page needs its CSS
 
 
 @blueprint.before_app_request

@@ -1,13 +1,15 @@
 """Compliance evaluations as JSON."""
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from cmsflow.auth.models import Department
 from cmsflow.compliance import service
 from cmsflow.compliance.models import ComplianceEvaluation
 from cmsflow.nonconformities.models import Nonconformity
 from cmsflow.nonconformities.presenters import history_json, username
+from cmsflow.search.backend import Entry
+from cmsflow.search.service import register_provider
 from cmsflow.workflow import service as workflow
 
 
@@ -30,3 +32,16 @@ def evaluation_json(session: Session, ev: ComplianceEvaluation, *, full: bool = 
         out.update({"requirement": ev.requirement, "evidence": ev.evidence, "confirm_comment": ev.confirm_comment,
                     "history": history_json(session, service.SUBJECT, ev.id)})
     return out
+
+
+def _entry(session: Session, ev_id: int) -> Entry | None:
+    ev = session.get(ComplianceEvaluation, ev_id)
+    if ev is None:
+        return None
+    body = " ".join(t for t in (ev.requirement, ev.evidence, ev.confirm_comment) if t)
+    return Entry(key=f"compliance_evaluation:{ev.id}", type="compliance_evaluation", id=ev.id,
+                 title=f"合规性评价：{ev.obligation_title}", code=ev.code, body=body, url=f"/compliance/{ev.id}",
+                 visibility="all")
+
+
+register_provider(service.SUBJECT, _entry, lambda session: session.exec(select(ComplianceEvaluation.id)).all())

@@ -104,4 +104,5 @@ class ReviewAction(SQLModel, table=True):
     completion_note: str | None = Field(default=None, sa_column=Column(Text))
     completed_at: datetime | None = None
     completed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    overdue_notified_at: datetime | None = None  # the worker's one overdue notice
     created_at: datetime = Field(default_factory=utcnow)

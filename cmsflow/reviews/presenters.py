@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from cmsflow.nonconformities.models import Nonconformity
 from cmsflow.nonconformities.presenters import history_json, username
 from cmsflow.reviews import service
 from cmsflow.reviews.models import ManagementReview, ReviewAction, ReviewSchedule
+from cmsflow.search.backend import Entry
+from cmsflow.search.service import register_provider
 from cmsflow.workflow import service as workflow
 
 
@@ -56,3 +58,17 @@ def schedule_json(s: ReviewSchedule | None) -> dict | None:
         return None
     return {"next_review_on": s.next_review_on.isoformat(), "interval_months": s.interval_months,
             "preparation_days": s.preparation_days, "active": s.active}
+
+
+def _entry(session: Session, review_id: int) -> Entry | None:
+    r = session.get(ManagementReview, review_id)
+    if r is None:
+        return None
+    texts = [r.title, r.suitability, r.adequacy, r.effectiveness, r.conclusion, r.policy_changes,
+             r.objective_changes, r.system_changes, r.improvement, r.resource_needs,
+             " ".join(d["description"] for d in r.decisions), " ".join(r.commentary.values())]
+    return Entry(key=f"management_review:{r.id}", type="management_review", id=r.id, title=f"管理评审：{r.title}",
+                 code=r.code, body=" ".join(t for t in texts if t), url=f"/reviews/{r.id}", visibility="all")
+
+
+register_provider(service.SUBJECT, _entry, lambda session: session.exec(select(ManagementReview.id)).all())

@@ -414,3 +414,21 @@ def open_actions(session: Session, user: User | None = None) -> list[ReviewActio
     if user is not None:
         q = q.where(ReviewAction.owner_id == user.id)
     return list(session.exec(q.order_by(ReviewAction.due_on)))
+
+
+def remind_overdue_actions(session: Session, today: date | None = None) -> int:
+    """Worker: notify the owner and the management representatives, once, of each open action past its
+    due date; returns the number of actions reminded."""
+    today = today or date.today()
+    rows = session.exec(select(ReviewAction).where(ReviewAction.status == "open", ReviewAction.due_on < today,
+                                                   ReviewAction.overdue_notified_at.is_(None))).all()
+    reps = [u.id for u in session.exec(select(User).where(User.role == "management_representative",
+                                                          User.active == True))]  # noqa: E712
+    for action in rows:
+        review = session.get(ManagementReview, action.review_id)
+        for user_id in {action.owner_id, *reps}:
+            session.add(Notification(user_id=user_id, kind="overdue", subject_type=SUBJECT, subject_id=review.id,
+                                     message=f"逾期：管理评审 {review.code} 措施「{action.description}」"
+                                             f"已超过完成期限 {action.due_on}"))
+        action.overdue_notified_at = utcnow()
+    return len(rows)

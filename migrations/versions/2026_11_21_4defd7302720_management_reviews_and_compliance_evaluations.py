@@ -145,6 +145,7 @@ def upgrade() -> None:
     sa.Column('completion_note', sa.Text(), nullable=True),
     sa.Column('completed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('completed_by_id', sa.Integer(), nullable=True),
+    sa.Column('overdue_notified_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['completed_by_id'], ['user_account.id'], name=op.f('fk_review_action_completed_by_id_user_account')),
     sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_review_action_department_id_department')),

@@ -26,6 +26,8 @@ def web(app, org):
 def test_pages_require_sign_in(app, org):
     res = app.test_client().get("/documents/")
     assert res.status_code == 302 and "/login" in res.headers["Location"]
+    css = app.test_client().get("/static/web/app.css")  # the login page is styled before anyone signs in
+    assert css.status_code == 200 and css.mimetype == "text/css"
 
 
 def test_wrong_password_is_refused_and_right_one_signs_in(web):

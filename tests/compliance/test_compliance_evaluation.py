@@ -40,6 +40,7 @@ def test_monthly_obligation_gets_an_evaluation_per_month_from_the_worker(app, ap
         assert evaluations(api) == []  # nothing is due on the day it is registered
         due = api("mr").get("/compliance-evaluations/due?days=40").get_json()["due"]
         assert [(d["obligation_id"], d["date"]) for d in due] == [(ob["id"], "2027-02-10")]
+        assert api("mr").get("/compliance-evaluations/due?days=abc").status_code == 400
     with time_machine.travel(datetime(2027, 2, 9, 12, 0, tzinfo=TZ), tick=False), app.app_context():
         worker_pass()
         assert evaluations(api) == []  # not due yet
@@ -87,6 +88,8 @@ def test_non_compliant_result_confirmed_by_the_mr_raises_a_nonconformity(app, ap
     assert nc["source"] == "compliance_evaluation" and nc["department"] == "ENE"
     assert nc["source_ref"] == f"compliance_evaluation:{ev['id']}" and nc["current_step"] == "accept"
     assert "回执见附件" in nc["evidence"] and OBLIGATION["requirement"] in nc["description"]
+    hits = api("mr").get("/search", query_string={"q": "回执见附件"}).get_json()["results"]
+    assert {(h["type"], h["id"]) for h in hits} == {("compliance_evaluation", ev["id"]), ("nonconformity", nc["id"])}
 
 
 def test_compliant_result_closes_without_a_nonconformity(app, api):

@@ -10,11 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 import time_machine
 from dateutil.relativedelta import relativedelta
 from docx import Document
+from sqlmodel import select
 
 from cmsflow.audits.models import Audit, AuditFinding, AuditProgramme
 from cmsflow.cli import worker_pass
 from cmsflow.compliance.models import ComplianceEvaluation
 from cmsflow.core.db import session_scope
+from cmsflow.workflow.models import Notification
 from tests.conftest import PASSWORD
 
 PERIOD = {"period_start": "2026-01-01", "period_end": "2026-06-30", "planned_on": "2026-07-15"}
@@ -179,6 +181,9 @@ def test_outputs_become_actions_and_the_signed_minutes_hold_the_decisions(app, a
                        check=True, capture_output=True, timeout=180)
         assert (tmp_path / "minutes.pdf").stat().st_size > 5000
 
+    hits = mr.get("/search", query_string={"q": "能源在线监测平台"}).get_json()["results"]
+    assert ("management_review", rid) in {(h["type"], h["id"]) for h in hits}
+
     mine = api("head_ene").get("/review-actions?mine=1").get_json()["actions"]
     assert [a["description"] for a in mine] == ["建设能源在线监测平台"]
     assert api("staff_prd").post(f"/review-actions/{mine[0]['id']}/complete", json={"note": "x"}).status_code == 403
@@ -186,6 +191,14 @@ def test_outputs_become_actions_and_the_signed_minutes_hold_the_decisions(app, a
     assert res.status_code == 400 and res.get_json()["error"]["code"] == "nonconformity_open"
     res = api("head_ene").post(f"/review-actions/{mine[0]['id']}/complete", json={"note": "平台已上线"})
     assert res.status_code == 200 and res.get_json()["status"] == "done"
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=61), tick=False), app.app_context():
+        assert worker_pass()["review_actions"] == 1  # the corrective action is overdue; the done one is not
+        assert worker_pass()["review_actions"] == 0  # told once
+    with app.app_context(), session_scope() as s:
+        told = {n.user_id for n in s.exec(select(Notification).where(Notification.kind == "overdue",
+                                                                     Notification.subject_type == "management_review"))}
+        assert told == {org["staff_prd"], org["mr"]}
 
     later = mr.post("/management-reviews", json={"period_start": "2026-07-01", "period_end": "2026-12-31"}).get_json()
     previous = {s["key"]: s for s in later["inputs"]["sections"]}["previous_actions"]["data"]
