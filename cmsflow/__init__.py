@@ -9,10 +9,11 @@ from cmsflow.config import load_config
 
 # Domain packages with a ``views.py`` exposing ``blueprint``; models are imported for their tables.
 DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "nonconformities", "audits",
-           "reviews", "compliance", "api", "web")
+           "reviews", "compliance", "carbon", "api", "web")
 MODEL_MODULES = ("core.models", "core.storage", "auth.models", "history.models", "workflow.models",
                  "documents.models", "search.models", "standards.models", "registers.models",
-                 "nonconformities.models", "audits.models", "compliance.models", "reviews.models")
+                 "nonconformities.models", "audits.models", "compliance.models", "reviews.models",
+                 "carbon.models")
 
 
 def import_models() -> None:

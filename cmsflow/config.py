@@ -84,6 +84,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "REVIEW_STEP_DUE_DAYS": int(os.environ.get("CMSFLOW_REVIEW_STEP_DUE_DAYS", "10")),
         # Compliance evaluations: each step is due after this many days, escalated after twice that.
         "COMPLIANCE_STEP_DUE_DAYS": int(os.environ.get("CMSFLOW_COMPLIANCE_STEP_DUE_DAYS", "14")),
+        # Global warming potentials for non-CO2 gases (tCO2e per t gas). Default: the values used by
+        # China's enterprise GHG accounting guidelines (IPCC SAR); set JSON to use AR5/AR6 values.
+        "CARBON_GWP": json.loads(os.environ.get("CMSFLOW_CARBON_GWP", '{"CO2": 1, "CH4": 21, "N2O": 310}')),
         "API_TOKEN_TTL_HOURS": 12,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

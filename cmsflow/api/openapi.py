@@ -152,6 +152,7 @@ def spec() -> dict:
     paths.update(audit_paths())
     paths.update(review_paths())
     paths.update(compliance_paths())
+    paths.update(carbon_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",
@@ -355,4 +356,62 @@ def compliance_paths() -> dict:
         "/compliance-evaluations/report.docx": {"get": _op("The compliance evaluation report of the period",
                                                            {"description": "Word file"}, params=period,
                                                            errors=(400, 401))},
+    }
+
+
+def carbon_paths() -> dict:
+    j = "application/json"
+    obj = _json({"type": "object"})
+    months = [_query("from"), _query("to")]
+    body = lambda props, req: {j: {"schema": {"type": "object", "required": req,  # noqa: E731
+                                              "properties": {k: {"type": t} for k, t in props.items()}}}}
+    return {
+        "/carbon/factors": {
+            "get": _op("Emission factor library, every version (filter: code)", obj, params=[_query("code")],
+                       errors=(401,)),
+            "post": _op("Add a factor, or a new version of (code, year); stored results do not change", obj,
+                        body=body({"code": "string", "year": "integer", "name": "string", "kind": "string",
+                                   "value": "string", "unit": "string", "gas": "string", "source": "string",
+                                   "note": "string"}, ["code", "year", "kind", "value", "unit", "source"]),
+                        status="201")},
+        "/carbon/methods": {"get": _op("How each emission source is accounted", obj, errors=(401,))},
+        "/carbon/methods/{id}": {"put": _op(
+            "Set a source's method (combustion|process|electricity|heat|exported_electricity|exported_heat), "
+            "activity unit and factor codes by role (ncv, carbon_content, oxidation | emission_factor)", obj,
+            params=[_path_id("id")], body=body({"method": "string", "unit": "string", "factors": "object"},
+                                               ["method", "unit", "factors"]))},
+        "/carbon/activity": {
+            "get": _op("Activity data of months from–to (YYYY-MM; filter: source) with current results", obj,
+                       params=[*months, _query("source")], errors=(400, 401)),
+            "post": _op("Enter a month's activity data of a source (a correction needs lock_version); "
+                        "returns the stored result with its breakdown", obj,
+                        body=body({"emission_source": "string", "period": "string", "quantity": "string",
+                                   "unit": "string", "data_source": "string", "instrument": "string",
+                                   "note": "string", "lock_version": "integer"},
+                                  ["emission_source", "period", "quantity", "unit"]),
+                        status="201", errors=(400, 401, 403, 409))},
+        "/carbon/output": {
+            "get": _op("Production output per product and month", obj, params=months, errors=(400, 401)),
+            "post": _op("Enter a month's output of a product (intensity denominator)", obj,
+                        body=body({"product": "string", "product_name": "string", "period": "string",
+                                   "quantity": "string", "unit": "string"}, ["product", "period", "quantity", "unit"]),
+                        status="201")},
+        "/carbon/results/{id}": {"get": _op("One result with its breakdown: activity, factor versions, steps", obj,
+                                            params=[_path_id("id")])},
+        "/carbon/emissions": {"get": _op(
+            "Totals in tCO2e of months from–to by group (source|department|facility|month|year|method)", obj,
+            params=[*months, _query("group")], errors=(400, 401))},
+        "/carbon/intensity": {"get": _op("Intensity C = E/Q of a product, overall and per month (T/CECA-G (1))",
+                                         obj, params=[*months, _query("product", True)], errors=(400, 401, 404))},
+        "/carbon/recalculations": {
+            "get": _op("Logged recalculations", obj, errors=(401,)),
+            "post": _op("Recalculate months from–to with the current factors (reason required)", obj,
+                        body=body({"from": "string", "to": "string", "reason": "string"}, ["from", "to", "reason"]),
+                        status="201")},
+        "/carbon/indicators": {"get": _op("Monitored intensities with their deviations", obj, errors=(401,))},
+        "/carbon/indicators/{product}": {"put": _op(
+            "Set a product's intensity target (tCO2e per unit), deviation threshold (%) and department", obj,
+            params=[{"name": "product", "in": "path", "required": True, "schema": {"type": "string"}}],
+            body=body({"name": "string", "target": "string", "threshold_percent": "string", "department": "string"},
+                      ["target", "threshold_percent", "department"]))},
     }

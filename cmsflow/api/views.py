@@ -271,6 +271,7 @@ def search_view():
 
 # Domain routes on this blueprint (imported last: they import ``blueprint`` and ``read_json`` from here).
 from cmsflow.api import audits as _audits  # noqa: E402,F401
+from cmsflow.api import carbon as _carbon  # noqa: E402,F401
 from cmsflow.api import compliance as _compliance  # noqa: E402,F401
 from cmsflow.api import nonconformities as _nonconformities  # noqa: E402,F401
 from cmsflow.api import reviews as _reviews  # noqa: E402,F401

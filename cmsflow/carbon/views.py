@@ -1,0 +1,140 @@
+"""Carbon performance pages: monthly emissions and intensity with charts, activity data entry, factors,
+the breakdown of any figure."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlmodel import select
+
+from cmsflow.carbon import service
+from cmsflow.carbon.models import (
+    DATA_SOURCES,
+    FACTOR_KINDS,
+    METHODS,
+    AccountingMethod,
+    ActivityData,
+    Deviation,
+    EmissionFactor,
+    EmissionResult,
+    IntensityIndicator,
+)
+from cmsflow.core.db import db_session
+from cmsflow.core.errors import CmsflowError, NotFound
+from cmsflow.registers.models import EmissionSource
+from cmsflow.web.setup import commit
+
+blueprint = Blueprint("carbon", __name__, template_folder="templates", url_prefix="/carbon")
+
+
+def _range() -> tuple[date, date]:
+    this = date.today().replace(day=1)
+    try:
+        start = service.parse_period(request.args["from"]) if request.args.get("from") else this - relativedelta(
+            months=11)
+        end = service.parse_period(request.args["to"]) if request.args.get("to") else this
+    except CmsflowError:
+        start, end = this - relativedelta(months=11), this
+    return start, end
+
+
+def bars(items: list[tuple[str, Decimal]], target: Decimal | None = None) -> dict:
+    """Geometry of a simple SVG bar chart (drawn by the template): bars scaled to the largest value."""
+    top = max([v for _, v in items] + [target or 0, Decimal(1)])
+    width = max(len(items), 1)
+    return {"bars": [{"label": k, "value": v, "h": float(v / top * 160), "x": i * 600 / width,
+                      "w": 600 / width * 0.7} for i, (k, v) in enumerate(items)],
+            "target_y": float(180 - target / top * 160) if target else None}
+
+
+@blueprint.get("/")
+def index():
+    s = db_session()
+    start, end = _range()
+    monthly = service.totals(s, start, end, "month")
+    by_source = service.totals(s, start, end, "source")
+    indicators = []
+    for ind in s.exec(select(IntensityIndicator).where(IntensityIndicator.active == True)):  # noqa: E712
+        try:
+            data = service.intensity(s, ind.product, start, end)
+        except NotFound:
+            continue
+        series = [(m["month"], Decimal(m["intensity"])) for m in data["months"] if m["intensity"] is not None]
+        indicators.append({"ind": ind, "data": data, "chart": bars(series, ind.target)})
+    deviations = s.exec(select(Deviation).order_by(Deviation.period.desc()).limit(12)).all()
+    chart = bars([(g["label"], Decimal(g["tco2e"])) for g in monthly["groups"]])
+    return render_template("carbon/index.html", start=start, end=end, monthly=monthly, by_source=by_source,
+                           chart=chart, indicators=indicators, deviations=deviations)
+
+
+def _activity_page(values=None, errors=None, status: int = 200):
+    s = db_session()
+    methods = {m.emission_source_id: m for m in s.exec(select(AccountingMethod))}
+    sources = [src for src in s.exec(select(EmissionSource).order_by(EmissionSource.name)) if src.id in methods]
+    month = service.parse_period((values or {}).get("period") or request.args.get("period")
+                                 or (date.today().replace(day=1) - relativedelta(months=1)))
+    rows = s.exec(select(ActivityData, EmissionResult).join(
+        EmissionResult, EmissionResult.activity_id == ActivityData.id).where(
+        ActivityData.period == month, EmissionResult.current == True)).all()  # noqa: E712
+    return render_template("carbon/activity.html", sources=sources, methods=methods, rows=rows, month=month,
+                           names={src.id: src.name for src in sources}, data_sources=DATA_SOURCES,
+                           method_labels=METHODS, values=values or {}, errors=errors or {}), status
+
+
+@blueprint.route("/activity", methods=["GET", "POST"])
+def activity():
+    if request.method == "GET":
+        return _activity_page()
+    f = request.form
+    s = db_session()
+    try:
+        result = service.record_activity(s, current_user, emission_source=f.get("emission_source"),
+                                         period=f.get("period"), quantity=f.get("quantity"), unit=f.get("unit", ""),
+                                         data_source=f.get("data_source", "meter"), instrument=f.get("instrument"),
+                                         note=f.get("note", ""), lock_version=f.get("lock_version") or None)
+        commit()
+        flash(_("已保存：%(t)s tCO2e", t=result.tco2e), "success")
+        return redirect(url_for(".activity", period=result.period.strftime("%Y-%m")))
+    except CmsflowError as exc:
+        s.rollback()
+        flash(exc.message, "error")
+        return _activity_page(f, (exc.details or {}).get("fields") or {}, exc.status)
+
+
+@blueprint.route("/factors", methods=["GET", "POST"])
+def factors():
+    s = db_session()
+    values, errors, status = {}, {}, 200
+    if request.method == "POST":
+        f = request.form
+        try:
+            service.add_factor(s, current_user, code=f.get("code"), year=f.get("year"), name=f.get("name", ""),
+                               kind=f.get("kind", ""), value=f.get("value"), unit=f.get("unit", ""),
+                               source=f.get("source", ""), gas=f.get("gas") or "CO2", note=f.get("note", ""))
+            commit()
+            flash(_("已添加新版本；已存结果不变，需要时请重新核算"), "success")
+            return redirect(url_for(".factors"))
+        except CmsflowError as exc:
+            s.rollback()
+            flash(exc.message, "error")
+            values, errors, status = f, (exc.details or {}).get("fields") or {}, exc.status
+    rows = s.exec(select(EmissionFactor).order_by(EmissionFactor.code, EmissionFactor.year.desc(),
+                                                  EmissionFactor.version.desc())).all()
+    return render_template("carbon/factors.html", rows=rows, kinds=FACTOR_KINDS, values=values,
+                           errors=errors), status
+
+
+@blueprint.get("/results/<int:result_id>")
+def result(result_id: int):
+    s = db_session()
+    row = s.get(EmissionResult, result_id)
+    if row is None:
+        raise NotFound("核算结果不存在")
+    history = s.exec(select(EmissionResult).where(EmissionResult.activity_id == row.activity_id)
+                     .order_by(EmissionResult.id)).all()
+    return render_template("carbon/result.html", r=row, source=s.get(EmissionSource, row.emission_source_id),
+                           versions=history, method_labels=METHODS)
