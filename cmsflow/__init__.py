@@ -45,6 +45,7 @@ def configure_database(app: Flask) -> None:
 def configure_services(app: Flask) -> None:
     """File store, Word template catalog, BPMN definitions (a broken file stops start-up), search."""
     from cmsflow.audits import presenters as _audits  # noqa: F401 - task forms, services, search
+    from cmsflow.carbon import evaluation as _maturity  # noqa: F401 - task forms, services
     from cmsflow.compliance import presenters as _compliance  # noqa: F401 - task forms, services, search
     from cmsflow.core.storage import FileStore
     from cmsflow.documents import coverage as _doc_coverage  # noqa: F401 - registers the evidence provider

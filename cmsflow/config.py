@@ -87,6 +87,10 @@ def load_config(overrides: dict | None = None) -> dict:
         # Global warming potentials for non-CO2 gases (tCO2e per t gas). Default: the values used by
         # China's enterprise GHG accounting guidelines (IPCC SAR); set JSON to use AR5/AR6 values.
         "CARBON_GWP": json.loads(os.environ.get("CMSFLOW_CARBON_GWP", '{"CO2": 1, "CH4": 21, "N2O": 310}')),
+        # Maturity evaluation: another scoring scheme file (same shape as cmsflow/carbon/data/maturity_scheme.yaml),
+        # and how many days before a result expires (3 years after approval) management is reminded.
+        "MATURITY_SCHEME": os.environ.get("CMSFLOW_MATURITY_SCHEME", ""),
+        "MATURITY_EXPIRY_REMINDER_DAYS": int(os.environ.get("CMSFLOW_MATURITY_EXPIRY_REMINDER_DAYS", "90")),
         "API_TOKEN_TTL_HOURS": 12,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,4 +1,4 @@
-"""Build the record templates in doc_templates/records/ (audit report, management review, compliance).
+"""Build the record templates in doc_templates/records/ (audit, management review, compliance, maturity).
 
 Records are filled by the application from its own data (an audit, its findings, its sign-off),
 not from catalog fields, so they are not listed in doc_templates/catalog.yaml. Each record
@@ -6,7 +6,8 @@ template declares the exact set of variables it receives in RECORDS; the look (p
 header, heading and table styles) is the one of scripts/build_doc_templates.py.
 
 The records are: audit_report (内部审核报告), management_review_inputs (管理评审输入报告),
-management_review_minutes (管理评审报告) and compliance_evaluation_report (合规性评价报告).
+management_review_minutes (管理评审报告), compliance_evaluation_report (合规性评价报告) and
+maturity_report (碳排放管理体系成熟度评价报告, after T/CECA-G Annex B).
 Images (the trend charts of the review inputs) are docxtpl InlineImage objects, which belong to
 the DocxTemplate being rendered: create DocxTemplate(path), build the context with
 InlineImage(tpl, png_file, width=...), then tpl.render(ctx, autoescape=True).
@@ -49,6 +50,7 @@ from build_doc_templates import (  # noqa: E402
     _style,
     heading,
     new_document,
+    page_break,
     para,
 )
 
@@ -633,6 +635,247 @@ def compliance_samples(tpl) -> dict[str, dict]:
     return {"": full, "_empty": empty}
 
 
+# --------------------------------------------------------------------------- maturity evaluation report
+
+MATURITY_VARS = frozenset({
+    "organisation", "code", "title", "period_start", "period_end", "evaluated_on", "lead", "team",
+    "objective", "criteria", "scope", "schedule", "method", "overview", "findings",
+    "qualitative", "qual_total", "quant", "weights", "composite", "rating", "stars",
+    "conclusion", "nonconformities", "approved_by", "approved_on", "valid_until",
+})
+
+MATURITY_TITLE = "碳排放管理体系成熟度评价报告"
+INDENT_L3 = "　　"  # two full-width spaces before a level-3 item (评分项)
+
+QUALITATIVE_COLUMNS = (  # label, width (cm), cell text, centred; level-1 rows bold and shaded
+    ("代码", 1.8, "{{ row.code }}", True),
+    ("指标/评分项", 6.0, "{% if row.level == 3 %}" + INDENT_L3 + "{% endif %}{{ row.title }}", False),
+    ("分值", 1.2, "{{ row.points }}", True),
+    ("得分", 1.2, "{{ row.score }}", True),
+    ("评分说明", 5.2, "{{ row.justification }}", False),  # blank when empty; newlines become line breaks
+)
+
+QUANT_COLUMNS = (  # label, width (cm), quant key
+    ("评价指标", 2.8, "indicator"), ("评价方法", 2.4, "method"), ("碳排放强度", 2.8, "intensity"),
+    ("行业先进值或历史最优值", 3.2, "reference"), ("比值", 1.8, "ratio"), ("得分", 2.4, "score"),
+)
+
+STAR_COLUMNS = (
+    ("等级", 4.0, "{{ s.label }}", "CEMS Table Center"),
+    ("综合得分", 6.0, "{{ s.range }}", "CEMS Table Center"),
+    ("本次结果", 5.4, "{% if s.label == rating %}本次评价等级{% endif %}", "CEMS Table Center"),
+)
+
+NC_LIST_COLUMNS = (
+    ("序号", 1.2, "{{ n.no }}", "CEMS Table Center"),
+    ("不符合项编号", 3.0, "{{ n.code }}", "CEMS Table Center"),
+    ("不符合项", 8.6, "{{ n.title }}", "CEMS Table"),
+    ("状态", 2.6, "{{ n.status }}", "CEMS Table Center"),
+)
+
+
+def _maturity_styles(doc) -> None:
+    """Cover page and bold (level-1) table styles of the maturity report."""
+    _style(doc, "CEMS Cover Org", font=HEADING_FONT, size=16, align=WD_ALIGN_PARAGRAPH.CENTER, before=110, after=18)
+    _style(doc, "CEMS Cover Title", font=HEADING_FONT, size=24, align=WD_ALIGN_PARAGRAPH.CENTER, after=12)
+    _style(doc, "CEMS Cover Space", size=12, before=90)
+    _style(doc, "CEMS Formula", line=1.5, align=WD_ALIGN_PARAGRAPH.CENTER, before=6, after=6)
+    for name, align in (("CEMS Table Small Bold", WD_ALIGN_PARAGRAPH.LEFT),
+                        ("CEMS Table Small Bold Center", WD_ALIGN_PARAGRAPH.CENTER)):
+        _style(doc, name, base="CEMS Table", size=9, line=1.0, bold=True, align=align)
+
+
+def _maturity_cover(doc) -> None:
+    """Cover (Annex B.2): organisation, report title, evaluation title, fields table, page break."""
+    para(doc, "{{ organisation }}", "CEMS Cover Org")
+    para(doc, MATURITY_TITLE, "CEMS Cover Title")
+    para(doc, "{{ title }}", "CEMS Subtitle")
+    para(doc, "", "CEMS Cover Space")
+    _labelled_rows(doc, (("报告编号", "{{ code }}"),
+                         ("组织名称", "{{ organisation }}"),
+                         ("评价期间", "{{ period_start }} 至 {{ period_end }}"),
+                         ("评价日期", _value("evaluated_on")),
+                         ("评价组组长", _value("lead")),
+                         ("评价结果", _value("rating"))), height=0.9)
+    page_break(doc)
+
+
+def _qualitative_row(cells, level1: bool) -> None:
+    for cell, (_, _, text, centred) in zip(cells, QUALITATIVE_COLUMNS, strict=True):
+        style = "CEMS Table Small " + ("Bold " if level1 else "") + ("Center" if centred else "")
+        _fill(cell, text, style.strip())
+        if level1:
+            _shade(cell)
+
+
+def _qualitative_table(doc) -> None:
+    """One table of level-1 indicators (bold, shaded), level-2 indicators and level-3 items (indented),
+    "—" when empty, and the total row. docxtpl keeps the {%tr %} rows as plain Jinja tags."""
+    table = _table(doc, 11, tuple(width for _, width, _, _ in QUALITATIVE_COLUMNS))
+    header, loop, cond, top, other, item, endif, loop_else, none_row, endloop, total = table.rows
+    _repeat_header(header)
+    for row in (header, top, item, none_row, total):
+        _min_height(row, 0.7)
+    for cell, (label, *_) in zip(header.cells, QUALITATIVE_COLUMNS, strict=True):
+        _label(cell, label, "CEMS Table Small Label")
+    for row, tag in ((loop, "for row in qualitative"), (cond, "if row.level == 1"), (other, "else"),
+                     (endif, "endif"), (loop_else, "else"), (endloop, "endfor")):
+        _fill(row.cells[0], "{%tr " + tag + " %}")
+    _qualitative_row(top.cells, True)
+    _qualitative_row(item.cells, False)
+    _fill(none_row.cells[0].merge(none_row.cells[-1]), NONE_MARK, "CEMS Table Small Center")
+    _label(total.cells[0].merge(total.cells[1]), "定性评价得分 S定性", "CEMS Table Small Label")
+    _fill(total.cells[2], "100", "CEMS Table Small Center")
+    _fill(total.cells[3], _value("qual_total"), "CEMS Table Small Bold Center")
+    _fill(total.cells[4], "", "CEMS Table Small")
+    _narrow_margins(table)
+
+
+def _quant_table(doc) -> None:
+    table = _table(doc, 2, tuple(width for _, width, _ in QUANT_COLUMNS))
+    labels, values = table.rows
+    _min_height(labels, 0.7)
+    _min_height(values, 0.75)
+    for c, (label, _, key) in enumerate(QUANT_COLUMNS):
+        _label(labels.cells[c], label, "CEMS Table Small Label")
+        _fill(values.cells[c], _value("quant." + key), "CEMS Table Small Center")
+    _narrow_margins(table)
+
+
+def _maturity_scores(doc) -> None:
+    """四、评分结果: qualitative table, quantitative table, composite formula, rating, star bands."""
+    heading(doc, "四、评分结果")
+    heading(doc, "（一）定性评价", 2)
+    _qualitative_table(doc)
+    heading(doc, "（二）定量评价", 2)
+    _quant_table(doc)
+    heading(doc, "（三）综合得分与评价等级", 2)
+    para(doc, "I = a1 × S定性 + a2 × S定量 = " + _value("weights.qualitative") + " × " + _value("qual_total")
+         + " + " + _value("weights.quantitative") + " × " + _value("quant.score") + " = " + _value("composite"),
+         "CEMS Formula")
+    para(doc, "式中：I——综合得分；S定性——定性评价得分；S定量——定量评价得分；"
+              "a1、a2——定性、定量评价指标权重。", "CEMS Small")
+    para(doc, "成熟度评价等级：").add_run(_value("rating")).bold = True
+    para(doc, "评价等级按综合得分划分如下：").paragraph_format.keep_with_next = True  # stays with the table
+    _loop_table(doc, STAR_COLUMNS, "s in stars", empty=NONE_MARK)
+
+
+def _maturity_findings(doc) -> None:
+    """三、评价发现: one sub-heading per area (策划（P）…) with its text, or "—"."""
+    heading(doc, "三、评价发现")
+    para(doc, "{%p for f in findings %}")
+    heading(doc, "{{ loop.index }}. {{ f.area }}", 2)
+    _body(doc, _text_lines("f.text"))
+    para(doc, "{%p else %}")
+    para(doc, NONE_MARK)
+    para(doc, "{%p endfor %}")
+
+
+def build_maturity_report(doc) -> None:
+    """碳排放管理体系成熟度评价报告 (T/CECA-G Annex B): cover, overview, process and methods, findings,
+    scores, conclusion, annex (nonconformities), approval."""
+    _review_styles(doc)
+    _maturity_styles(doc)
+    _fixed_header(doc, MATURITY_TITLE + "　{{ code }}")
+    _maturity_cover(doc)
+    heading(doc, "一、概述")
+    _body(doc, _text_lines("overview"))
+    _labelled_rows(doc, (("评价目的", _text_lines("objective")), ("评价准则", _text_lines("criteria")),
+                         ("评价范围", _text_lines("scope"))))
+    heading(doc, "二、评价过程和方法")
+    _labelled_rows(doc, (("评价组组长", _value("lead")), ("评价组成员", _joined("team")),
+                         ("评价日程", _text_lines("schedule")), ("评价方法", _text_lines("method"))))
+    _maturity_findings(doc)
+    _maturity_scores(doc)
+    heading(doc, "五、评价结论")
+    _body(doc, _text_lines("conclusion"))
+    heading(doc, "附件：不符合项清单")
+    _loop_table(doc, NC_LIST_COLUMNS, "n in nonconformities", empty=NONE_MARK)
+    heading(doc, "批准")
+    _signoff_row(doc, (("批准人", "approved_by"), ("批准日期", "approved_on"), ("有效期至", "valid_until")))
+    para(doc, "", "Normal")
+
+
+def _maturity_rows() -> list[dict]:
+    """Scores of a cement plant: six level-1 indicators, some level-2 indicators and level-3 items."""
+    def row(level, code, title, points, score, justification=""):
+        return {"level": level, "code": code, "title": title, "points": points, "score": score,
+                "justification": justification}
+
+    return [
+        row(1, "Q1", "组织构建", "14", "13"),
+        row(2, "Q1.1", "最高管理者及承诺", "7", "7", "总经理签发管理手册，任命管理者代表，批准碳排放管理专项预算。"),
+        row(2, "Q1.3", "组织的角色、职责和权限", "3", "2"),
+        row(3, "Q1.3.1", "管理者代表经授权组织开展碳排放管理，并向最高管理者报告绩效", "1", "1"),
+        row(3, "Q1.3.3", "在组织内明确规定并传达碳排放管理相关职责和权限", "1", "0",
+            "烧成车间岗位职责未包含碳排放数据记录要求。"),
+        row(1, "Q2", "策划", "25", "21"),
+        row(2, "Q2.3", "温室气体排放源、基准年、碳排放管理绩效参数等", "8", "6"),
+        row(3, "Q2.3.2", "确定绩效参数及其监测方法，并论证参数的先进水平", "2", "1",
+            "熟料单位产品碳排放强度未与行业先进值对标论证。"),
+        row(3, "Q2.3.4", "规定绩效数据的种类及收集途径、频次和方法，并形成文件", "2", "1",
+            "替代燃料（生物质、废轮胎）消耗量未规定收集频次。\n数据由物流部月底汇总，A&B <C> 两班记录口径不一。"),
+        row(2, "Q2.5", "法律法规和其他要求", "8", "6", "法律法规清单未按规定每半年评审一次。"),
+        row(1, "Q3", "支持", "18", "15"),
+        row(2, "Q3.2", "能力和意识", "8", "6", "中控室操作员未接受碳排放核算培训。"),
+        row(1, "Q4", "运行", "17", "14"),
+        row(2, "Q4.2", "运行控制", "4", "3"),
+        row(3, "Q4.2.1", "对活动数据和排放因子从采集到报送的全过程规定数据质量控制要求", "2", "1",
+            "入窑生料碳酸盐含量化验频次低于核算指南要求。"),
+        row(2, "Q4.4", "碳资产管理", "4", "4", "2024年度配额已按期足额清缴。"),
+        row(1, "Q5", "绩效评价", "20", "16"),
+        row(2, "Q5.1", "监视、测量、分析和评价", "8", "6"),
+        row(3, "Q5.1.3", "监测设备定期检定或校准，数据准确且可重现", "2", "0", "2号窑头煤粉秤校准证书已过期。"),
+        row(1, "Q6", "改进", "6", "5"),
+    ]
+
+
+def maturity_samples(tpl) -> dict[str, dict]:
+    """A full (approved) report of a cement plant and an empty draft (tpl unused: no image)."""
+    full = {
+        "organisation": "示例水泥有限公司", "code": "ME-2026-01", "title": "2025年度碳排放管理体系成熟度评价",
+        "period_start": "2025-01-01", "period_end": "2025-12-31", "evaluated_on": "2026-03-20",
+        "lead": "李四", "team": ["李四", "王五", "赵六"],
+        "objective": "评价公司碳排放管理体系建设实施效果，确定成熟度等级。\n识别体系的薄弱环节和改进机会。",
+        "criteria": "T/CECA-G 00XX—2023 碳排放管理体系建设与评价指南\n公司碳排放管理手册及程序文件\n"
+                    "中国水泥生产企业温室气体排放核算方法与报告指南",
+        "scope": "2条5000 t/d新型干法熟料生产线、水泥粉磨系统和9 MW余热发电系统的碳排放管理活动。",
+        "schedule": "2026-03-09 至 2026-03-13 文件评价\n2026-03-18 首次会议、查阅材料、人员访谈\n"
+                    "2026-03-19 现场察看窑系统、煤磨和余热发电系统\n2026-03-20 评价组内部会议、总结会",
+        "method": "文件评价：审查管理手册、程序文件、2025年度碳排放报告和核查报告。\n"
+                  "现场评价：查阅记录、访谈管理层和岗位人员、察看主要排放设施及计量器具。\n"
+                  "评分：按定性评价指标评分细则逐项评分，按碳排放强度计算定量评价得分。",
+        "overview": "示例水泥有限公司主要生产P·O 42.5水泥，2025年生产熟料 312 万吨、水泥 405 万吨。\n"
+                    "公司于2024年建立碳排放管理体系，纳入全国碳排放权交易市场管理。",
+        "findings": [
+            {"area": "策划（P）", "text": "已识别窑系统燃料燃烧、碳酸盐分解和外购电力等排放源，并设定2023年为基准年。\n"
+                                         "绩效参数未与行业先进值对标论证。"},
+            {"area": "实施（D）", "text": "数据质量控制计划已执行，配额按期清缴。\n"
+                                         "替代燃料消耗量收集频次未作规定（A&B <C>）。"},
+            {"area": "检查（C）", "text": "2号窑头煤粉秤校准证书已过期，开具不符合项。"},
+            {"area": "改进（A）", "text": "2025年内审发现的3项不符合均已关闭，纠正措施有效。"},
+        ],
+        "qualitative": _maturity_rows(), "qual_total": "84",
+        "quant": {"indicator": "熟料单位产品碳排放强度", "method": "行业先进值法",
+                  "intensity": "0.842 tCO2/t", "reference": "0.820 tCO2/t", "ratio": "1.027", "score": "80"},
+        "weights": {"qualitative": "0.6", "quantitative": "0.4"}, "composite": "82.4", "rating": "二星",
+        "stars": [{"range": "90–100", "label": "三星"}, {"range": "80–89", "label": "二星"},
+                  {"range": "60–79", "label": "一星"}, {"range": "0–59", "label": "不合格"}],
+        "conclusion": "公司碳排放管理体系建设基本完整，运行有效，综合得分82.4分，成熟度等级为二星。\n"
+                      "建议加强绩效参数对标和计量器具管理。",
+        "nonconformities": [
+            {"no": 1, "code": "NC-2026-012", "title": "2号窑头煤粉秤校准证书已过期", "status": "整改中"},
+            {"no": 2, "code": "NC-2026-013", "title": "法律法规清单未按规定间隔评审", "status": "已关闭"},
+        ],
+        "approved_by": "张三", "approved_on": "2026-04-02", "valid_until": "2029-04-01",
+    }
+    empty = dict(full, evaluated_on="", team=[], objective="", criteria="", scope="", schedule="", method="",
+                 overview="", findings=[], qualitative=[], qual_total="", quant=dict.fromkeys(full["quant"], ""),
+                 weights={"qualitative": "", "quantitative": ""}, composite="", rating="", stars=[],
+                 conclusion="", nonconformities=[], approved_by="", approved_on="", valid_until="")
+    return {"": full, "_empty": empty}
+
+
 # --------------------------------------------------------------------------- registry
 
 SAMPLES = ("", "_empty")  # suffixes of the full and the empty sample of every record
@@ -725,6 +968,36 @@ def _check_compliance(ctx: dict, text: str, doc) -> list[str]:
     return _check_rows("evaluation", _body_rows(doc, "不符合项"), [ctx["rows"]])
 
 
+def _check_qualitative(rows: list[dict], doc) -> list[str]:
+    """One row per item plus the total row; level-1 rows bold, level-3 titles indented."""
+    tables = [t for t in doc.tables if t.rows[0].cells[-1].text == "评分说明"]
+    if len(tables) != 1 or len(tables[0].rows) != (len(rows) or 1) + 2:
+        return [f"qualitative table: {[len(t.rows) for t in tables]} rows for {len(rows)} items"]
+    problems = []
+    for row, cells in zip(rows, (r.cells for r in tables[0].rows[1:]), strict=False):
+        if (cells[0].paragraphs[0].style.name == "CEMS Table Small Bold Center") != (row["level"] == 1):
+            problems.append(f"qualitative row {row['code']}: bold wrong")
+        if cells[1].text.startswith(INDENT_L3) != (row["level"] == 3):
+            problems.append(f"qualitative row {row['code']}: indent wrong")
+    return problems
+
+
+def _check_maturity(ctx: dict, text: str, doc) -> list[str]:
+    problems = _check_qualitative(ctx["qualitative"], doc)
+    problems += _check_rows("star band", _body_rows(doc, "本次结果"), [ctx["stars"]])
+    problems += _check_rows("nonconformity", _body_rows(doc, "状态"), [ctx["nonconformities"]])
+    if text.count("本次评价等级") != sum(s["label"] == ctx["rating"] for s in ctx["stars"]):
+        problems.append("'本次评价等级' marks the wrong star band")
+    if any(f["area"] not in text for f in ctx["findings"]):
+        problems.append("a finding area is missing")
+    if 'w:type="page"' not in doc.element.xml:
+        problems.append("no page break after the cover")
+    signoff = [t for t in doc.tables if t.rows[0].cells[-2].text == "有效期至"]
+    if not signoff or signoff[0].rows[0].cells[-1].text != (ctx["valid_until"] or NONE_MARK):
+        problems.append("valid_until not shown in the sign-off")
+    return problems
+
+
 def _check_rendered(spec: RecordSpec, ctx: dict, data: bytes) -> list[str]:
     """Content checks on a rendered document: no tags left, escaping, then the record's own."""
     text, doc = _all_text(data)
@@ -745,6 +1018,8 @@ RECORDS = (
                review_minutes_samples, _check_review_minutes),
     RecordSpec("compliance_evaluation_report", "合规性评价报告模板", COMPLIANCE_VARS,
                build_compliance_report, compliance_samples, _check_compliance),
+    RecordSpec("maturity_report", "碳排放管理体系成熟度评价报告模板", MATURITY_VARS, build_maturity_report,
+               maturity_samples, _check_maturity),
 )
 
 

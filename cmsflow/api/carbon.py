@@ -185,7 +185,7 @@ def carbon_indicators():
     out = []
     for ind in s.exec(select(IntensityIndicator)):
         devs = s.exec(select(Deviation).where(Deviation.indicator_id == ind.id).order_by(Deviation.period)).all()
-        out.append({"product": ind.product, "name": ind.name, "target": str(ind.target),
+        out.append({"product": ind.product, "name": ind.name, "target": str(ind.target), "sources": ind.source_ids,
                     "threshold_percent": str(ind.threshold_percent), "active": ind.active,
                     "deviations": [{"period": d.period.strftime("%Y-%m"), "intensity": str(d.intensity),
                                     "deviation_percent": str(d.deviation_percent),
@@ -198,7 +198,7 @@ def carbon_indicator_set(product: str):
     b = read_json()
     ind = service.set_indicator(db_session(), g.api_user, product=product, name=str(b.get("name") or product),
                                 target=b.get("target"), threshold_percent=b.get("threshold_percent"),
-                                department=b.get("department"))
+                                department=b.get("department"), sources=b.get("sources"))
     commit()
     return jsonify({"product": ind.product, "target": str(ind.target),
                     "threshold_percent": str(ind.threshold_percent)})

@@ -153,6 +153,7 @@ def spec() -> dict:
     paths.update(review_paths())
     paths.update(compliance_paths())
     paths.update(carbon_paths())
+    paths.update(maturity_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",
@@ -412,6 +413,42 @@ def carbon_paths() -> dict:
         "/carbon/indicators/{product}": {"put": _op(
             "Set a product's intensity target (tCO2e per unit), deviation threshold (%) and department", obj,
             params=[{"name": "product", "in": "path", "required": True, "schema": {"type": "string"}}],
-            body=body({"name": "string", "target": "string", "threshold_percent": "string", "department": "string"},
+            body=body({"name": "string", "target": "string", "threshold_percent": "string", "department": "string",
+                       "sources": "array"},
                       ["target", "threshold_percent", "department"]))},
+    }
+
+
+MATURITY_STEP_DOC = """Complete the evaluation's current step (lead evaluator, then top management).
+plan_evaluation: data.objective, data.criteria, data.scope, data.schedule (required), data.team (names).
+document_review: data.document_review (required), data.focus_points. onsite_evaluation: data.findings =
+{plan, do, check, act} (at least one). score_evaluation: data.scores = {item code: {score, justification,
+evidence}} for every item of the scheme (a deduction needs a justification), data.intensity (else from the
+carbon data of the evaluation's product), data.industry_advanced or data.best_previous, data.conclusion.
+approve_report (top management): decision approve|reject, password."""
+
+
+def maturity_paths() -> dict:
+    j = "application/json"
+    obj = _json({"type": "object"})
+    new = {"type": "object", "required": ["title", "period_start", "period_end", "lead"], "properties": {
+        "title": {"type": "string"}, "period_start": {"type": "string", "format": "date"},
+        "period_end": {"type": "string", "format": "date"}, "lead": {"type": "string"},
+        "team": {"type": "array", "items": {"type": "string"}}, "product": {"type": "string"}}}
+    return {
+        "/maturity/scheme": {"get": _op("The scoring scheme: Table A.1 items, A.2 bands, weights, star bands", obj,
+                                        errors=(401,))},
+        "/maturity-evaluations": {
+            "get": _op("Maturity evaluations", obj, errors=(401,)),
+            "post": _op("Open an evaluation; starts maturity_evaluation.bpmn", obj, body={j: {"schema": new}},
+                        status="201", errors=(400, 401, 403))},
+        "/maturity-evaluations/{id}": {"get": _op(
+            "One evaluation with scores, computed totals, rating and evidence suggestions", obj,
+            params=[_path_id("id")])},
+        "/maturity-evaluations/{id}/steps/{step}": {"post": _op(
+            MATURITY_STEP_DOC, obj, params=_step_params(), body={j: {"schema": _ref("Completion")}},
+            errors=(400, 401, 403, 404, 409))},
+        "/maturity-evaluations/{id}/report.docx": {"get": _op("The report: signed record, else the draft",
+                                                              {"description": "Word file"}, params=[_path_id("id")],
+                                                              errors=(401, 404))},
     }

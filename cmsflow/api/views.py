@@ -273,5 +273,6 @@ def search_view():
 from cmsflow.api import audits as _audits  # noqa: E402,F401
 from cmsflow.api import carbon as _carbon  # noqa: E402,F401
 from cmsflow.api import compliance as _compliance  # noqa: E402,F401
+from cmsflow.api import maturity as _maturity  # noqa: E402,F401
 from cmsflow.api import nonconformities as _nonconformities  # noqa: E402,F401
 from cmsflow.api import reviews as _reviews  # noqa: E402,F401

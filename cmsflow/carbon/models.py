@@ -148,6 +148,9 @@ class IntensityIndicator(SQLModel, table=True):
     target: Decimal = Field(sa_column=_num())  # tCO2e per unit of output
     threshold_percent: Decimal = Field(sa_column=_num(2))
     department_id: int = Field(foreign_key="department.id")
+    # The indicator's boundary: the emission sources counted (e.g. the carbon-market boundary of clinker
+    # excludes purchased electricity); empty = every source of the organisation.
+    source_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     active: bool = True
 
 
@@ -163,3 +166,68 @@ class Deviation(SQLModel, table=True):
     deviation_percent: Decimal = Field(sa_column=_num(2))
     nonconformity_id: int | None = Field(default=None, foreign_key="nonconformity.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+MATURITY_STATUSES = {"planning": N_("编制评价计划"), "document_review": N_("文件评价"), "onsite": N_("现场评价"),
+                     "scoring": N_("评分"), "approval": N_("报告审批"), "issued": N_("已发布")}
+MATURITY_TASK_STATUS = {"plan_evaluation": "planning", "document_review": "document_review",
+                        "onsite_evaluation": "onsite", "score_evaluation": "scoring", "approve_report": "approval"}
+PDCA_AREAS = {"plan": N_("策划（P）"), "do": N_("实施（D）"), "check": N_("检查（C）"), "act": N_("改进（A）")}
+
+
+class MaturityEvaluation(SQLModel, table=True):
+    """A maturity evaluation of the system per T/CECA-G §12 (plan → document review → on site → scores →
+    report → approval), valid three years from approval (§12.4.1)."""
+
+    __tablename__ = "maturity_evaluation"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=40)
+    title: str = Field(max_length=200)
+    scheme_code: str = Field(max_length=40)
+    period_start: date
+    period_end: date
+    product: str | None = Field(default=None, max_length=40)  # the output whose intensity is scored
+    lead_id: int = Field(foreign_key="user_account.id")
+    team: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # names
+    status: str = Field(default="planning", max_length=20, index=True)
+    objective: str | None = Field(default=None, sa_column=Column(Text))
+    criteria: str | None = Field(default=None, sa_column=Column(Text))
+    scope: str | None = Field(default=None, sa_column=Column(Text))
+    schedule: str | None = Field(default=None, sa_column=Column(Text))
+    document_review: str | None = Field(default=None, sa_column=Column(Text))
+    focus_points: str | None = Field(default=None, sa_column=Column(Text))
+    findings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # PDCA area -> text
+    intensity: Decimal | None = Field(default=None, sa_column=_num(nullable=True))
+    industry_advanced: Decimal | None = Field(default=None, sa_column=_num(nullable=True))
+    best_previous: Decimal | None = Field(default=None, sa_column=_num(nullable=True))
+    quant_method: str | None = Field(default=None, max_length=30)
+    quant_ratio: Decimal | None = Field(default=None, sa_column=_num(nullable=True))
+    quant_score: Decimal | None = Field(default=None, sa_column=_num(2, nullable=True))
+    qual_total: Decimal | None = Field(default=None, sa_column=_num(2, nullable=True))
+    weights: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    composite: Decimal | None = Field(default=None, sa_column=_num(2, nullable=True))
+    rating: str | None = Field(default=None, max_length=20)
+    conclusion: str | None = Field(default=None, sa_column=Column(Text))
+    report_sha256: str | None = Field(default=None, foreign_key="stored_file.sha256", max_length=64)
+    record_sha256: str | None = Field(default=None, foreign_key="stored_file.sha256", max_length=64)
+    approved_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    approved_at: datetime | None = None
+    valid_until: date | None = None
+    instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    lock_version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MaturityScore(SQLModel, table=True):
+    """The evaluator's score of one item of the scheme, with the justification and evidence."""
+
+    __tablename__ = "maturity_score"
+    __table_args__ = (UniqueConstraint("evaluation_id", "item_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="maturity_evaluation.id", index=True)
+    item_code: str = Field(max_length=20)
+    score: Decimal = Field(sa_column=_num(2))
+    justification: str | None = Field(default=None, sa_column=Column(Text))
+    evidence: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -384,8 +384,28 @@ def _group_key(group: str, result: EmissionResult, source: EmissionSource, depts
     return result.method, str(METHODS.get(result.method, result.method))
 
 
-def intensity(session: Session, product: str, start: date, end: date) -> dict:
+def _boundary(session: Session, product: str, source_ids: list[int] | None) -> list[int] | None:
+    """Sources counted for a product's intensity: as given, else the product's indicator boundary, else all."""
+    if source_ids is not None:
+        return source_ids or None
+    ind = session.exec(select(IntensityIndicator).where(IntensityIndicator.product == product)).first()
+    return (ind.source_ids or None) if ind else None
+
+
+def _month_sums(session: Session, start: date, end: date, source_ids: list[int] | None) -> dict[date, Decimal]:
+    q = select(EmissionResult.period, func.sum(EmissionResult.tco2e)).where(
+        EmissionResult.current == True, EmissionResult.period >= start,  # noqa: E712
+        EmissionResult.period <= end)
+    if source_ids:
+        q = q.where(EmissionResult.emission_source_id.in_(source_ids))
+    return {period: Decimal(total) for period, total in session.exec(q.group_by(EmissionResult.period)).all()}
+
+
+def intensity(session: Session, product: str, start: date, end: date, source_ids: list[int] | None = None) -> dict:
     """C = E_total / Q (T/CECA-G formula (1)) for months [start, end], overall and per month.
+
+    E counts the sources of the product's indicator boundary (``source_ids``; default: the indicator's,
+    else every source); months without output are left out (intensity undefined).
 
     Returns ``{"product", "unit", "emissions_tco2e", "output", "intensity", "months": [{month,
     emissions_tco2e, output, intensity}]}``; intensity in tCO2e per output unit, None where output is 0.
@@ -396,18 +416,18 @@ def intensity(session: Session, product: str, start: date, end: date) -> dict:
     if not outputs:
         raise NotFound(f"产品 {product} 在此期间没有产量数据")
     unit = outputs[0].unit
-    rows = session.exec(select(EmissionResult.period, func.sum(EmissionResult.tco2e)).where(
-        EmissionResult.current == True, EmissionResult.period >= start,  # noqa: E712
-        EmissionResult.period <= end).group_by(EmissionResult.period)).all()
-    emissions = {period: total for period, total in rows}
+    boundary = _boundary(session, product, source_ids)
+    emissions = _month_sums(session, start, end, boundary)
     months, e_total, q_total = [], Decimal(0), Decimal(0)
     for out in outputs:
+        if not out.quantity:
+            continue
         q = units.convert(out.quantity, out.unit, unit)
         e = Decimal(emissions.get(out.period) or 0)
         e_total, q_total = e_total + e, q_total + q
         months.append({"month": out.period.strftime("%Y-%m"), "emissions_tco2e": str(_round(e)), "output": str(q),
                        "intensity": str(_round(e / q)) if q else None})
-    return {"product": product, "unit": f"tCO2e/{unit}", "emissions_tco2e": str(_round(e_total)),
+    return {"product": product, "unit": f"tCO2e/{unit}", "boundary": boundary, "emissions_tco2e": str(_round(e_total)),
             "output": str(q_total), "intensity": str(_round(e_total / q_total)) if q_total else None,
             "months": months}
 
@@ -426,9 +446,8 @@ def check_deviations(session: Session, month: date) -> list[Deviation]:
         if out is None or not out.quantity or session.exec(select(Deviation).where(
                 Deviation.indicator_id == ind.id, Deviation.period == month)).first():
             continue
-        e = session.exec(select(func.sum(EmissionResult.tco2e)).where(
-            EmissionResult.current == True, EmissionResult.period == month)).one() or 0  # noqa: E712
-        c = Decimal(e) / out.quantity
+        e = _month_sums(session, month, month, ind.source_ids or None).get(month, Decimal(0))
+        c = e / units.convert(out.quantity, out.unit, out.unit)
         pct = (c - ind.target) / ind.target * 100
         if pct <= ind.threshold_percent:
             continue
@@ -451,8 +470,9 @@ def check_deviations(session: Session, month: date) -> list[Deviation]:
 
 
 def set_indicator(session: Session, actor: User, *, product: str, name: str, target, threshold_percent,
-                  department) -> IntensityIndicator:
-    """Create or update the monitored intensity of a product (target in tCO2e per unit, threshold in %)."""
+                  department, sources=None) -> IntensityIndicator:
+    """Create or update the monitored intensity of a product (target in tCO2e per unit, threshold in %,
+    ``sources``: the emission sources in its boundary by id or name; None keeps, [] = all)."""
     if actor.role not in MANAGE_ROLES:
         raise PermissionDenied("只有管理者代表可以设置强度指标")
     dept = session.exec(select(Department).where(Department.code == str(department or "").upper())).first()
@@ -463,6 +483,8 @@ def set_indicator(session: Session, actor: User, *, product: str, name: str, tar
     row = row or IntensityIndicator(product=product, name=name, target=Decimal(0), threshold_percent=Decimal(0),
                                     department_id=dept.id)
     row.name, row.department_id = name or row.name, dept.id
+    if sources is not None:
+        row.source_ids = [source_by_ref(session, ref).id for ref in sources]
     row.target = _decimal(target, "target", "目标值")
     row.threshold_percent = _decimal(threshold_percent, "threshold_percent", "偏差阈值")
     if row.target == 0:

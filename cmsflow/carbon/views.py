@@ -138,3 +138,117 @@ def result(result_id: int):
                      .order_by(EmissionResult.id)).all()
     return render_template("carbon/result.html", r=row, source=s.get(EmissionSource, row.emission_source_id),
                            versions=history, method_labels=METHODS)
+
+
+# --- maturity evaluations ----------------------------------------------------------------------------------
+
+def _maturity_index(values=None, errors=None, status: int = 200):
+    from cmsflow.auth.models import User
+    from cmsflow.carbon.models import MATURITY_STATUSES, MaturityEvaluation
+
+    s = db_session()
+    rows = s.exec(select(MaturityEvaluation).order_by(MaturityEvaluation.id.desc())).all()
+    users = s.exec(select(User).where(User.active == True).order_by(User.username)).all()  # noqa: E712
+    return render_template("carbon/maturity_index.html", rows=rows, users=users, statuses=MATURITY_STATUSES,
+                           values=values or {}, errors=errors or {}), status
+
+
+@blueprint.get("/maturity/")
+def maturity_index():
+    return _maturity_index()
+
+
+@blueprint.post("/maturity/")
+def maturity_new():
+    from cmsflow.carbon import evaluation
+
+    f = request.form
+    s = db_session()
+    try:
+        ev = evaluation.create_evaluation(s, current_user, title=f.get("title", ""), period_start=f.get("period_start"),
+                                          period_end=f.get("period_end"), lead=f.get("lead"),
+                                          team=[t for t in f.get("team", "").replace("，", ",").split(",")],
+                                          product=f.get("product") or None)
+        commit()
+        return redirect(url_for(".maturity_detail", ev_id=ev.id))
+    except CmsflowError as exc:
+        s.rollback()
+        flash(exc.message, "error")
+        return _maturity_index(f, (exc.details or {}).get("fields") or {}, exc.status)
+
+
+def _maturity_detail(ev_id: int, values=None, errors=None, status: int = 200):
+    from cmsflow.carbon import evaluation
+    from cmsflow.carbon.models import MATURITY_STATUSES, PDCA_AREAS
+    from cmsflow.workflow.assignment import may_act
+
+    s = db_session()
+    ev = evaluation.get(s, ev_id)
+    task = service_open_task(s, ev.id)
+    return render_template("carbon/maturity_detail.html", ev=ev, task=task, statuses=MATURITY_STATUSES,
+                           can_act=bool(task and may_act(s, current_user, task)), areas=PDCA_AREAS,
+                           scheme=evaluation.scheme(), scores=evaluation.scores_of(s, ev),
+                           suggestions=evaluation.suggest_evidence(s, ev), values=values or {},
+                           errors=errors or {}), status
+
+
+def service_open_task(session, ev_id: int):
+    from cmsflow.workflow import service as workflow
+
+    return workflow.open_task(session, "maturity_evaluation", ev_id)
+
+
+@blueprint.get("/maturity/<int:ev_id>")
+def maturity_detail(ev_id: int):
+    return _maturity_detail(ev_id)
+
+
+def _maturity_form(step: str, form) -> dict:
+    if step == "plan_evaluation":
+        return {k: form.get(k, "") for k in ("objective", "criteria", "scope", "schedule")}
+    if step == "document_review":
+        return {k: form.get(k, "") for k in ("document_review", "focus_points")}
+    if step == "onsite_evaluation":
+        return {"findings": {k[2:]: v for k, v in form.items() if k.startswith("f_")}}
+    if step == "score_evaluation":
+        scores = {k[2:]: {"score": v, "justification": form.get(f"j_{k[2:]}", "")}
+                  for k, v in form.items() if k.startswith("s_") and v.strip()}
+        return {"scores": scores, **{k: form.get(k, "") for k in ("intensity", "industry_advanced", "best_previous",
+                                                                  "conclusion")}}
+    return {}
+
+
+@blueprint.post("/maturity/<int:ev_id>/steps/<step>")
+def maturity_step(ev_id: int, step: str):
+    from cmsflow.carbon import evaluation
+
+    s = db_session()
+    ev = evaluation.get(s, ev_id)
+    try:
+        evaluation.complete_step(s, ev, current_user, step, decision=request.form.get("decision") or None,
+                                 comment=request.form.get("comment", ""), data=_maturity_form(step, request.form))
+        commit()
+        flash(_("已提交"), "success")
+        return redirect(url_for(".maturity_detail", ev_id=ev_id))
+    except CmsflowError as exc:
+        s.rollback()
+        flash(exc.message, "error")
+        return _maturity_detail(ev_id, request.form, (exc.details or {}).get("fields") or {}, exc.status)
+
+
+@blueprint.get("/maturity/<int:ev_id>/report.docx")
+def maturity_report(ev_id: int):
+    import io
+
+    from flask import send_file
+
+    from cmsflow.carbon import evaluation
+    from cmsflow.core.runtime import file_store
+    from cmsflow.documents.templating import DOCX_MIME
+
+    ev = evaluation.get(db_session(), ev_id)
+    sha = ev.record_sha256 or ev.report_sha256
+    if not sha:
+        raise NotFound("评价报告尚未生成")
+    return send_file(io.BytesIO(file_store().get(sha)), mimetype=DOCX_MIME, as_attachment=True,
+                     download_name=f"{ev.code}-成熟度评价报告.docx")

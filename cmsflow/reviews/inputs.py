@@ -186,9 +186,13 @@ def _objectives(session: Session, p: Period) -> Section:
 
 
 def _carbon(session: Session, p: Period) -> Section:
-    s = Section("carbon_performance", "碳排放绩效（排放量和强度与基准的比较）", "DB14/T 2970 9.3.1 c) 1)")
+    from cmsflow.carbon import service as carbon
+    from cmsflow.carbon.models import IntensityIndicator
+    from cmsflow.core.errors import NotFound
+
+    s = Section("carbon_performance", "碳排放绩效（排放量和强度与基准、目标的比较）", "DB14/T 2970 9.3.1 c) 1)")
     base = session.exec(select(reg.Baseline).order_by(reg.Baseline.base_year.desc())).first()
-    s.data = {"baseline": None, "emissions_tco2e": None}
+    s.data = {"baseline": None, "emissions_tco2e": None, "indicators": []}
     if base is not None:
         s.data["baseline"] = {"name": base.name, "base_year": base.base_year,
                               "emissions_tco2e": float(base.emissions_tco2e),
@@ -198,9 +202,34 @@ def _carbon(session: Session, p: Period) -> Section:
         s.figure("基准排放量（tCO2e）", _num(base.emissions_tco2e))
         intensity = f"{_num(base.intensity)} {base.intensity_unit or ''}".strip() if base.intensity else None
         s.figure("基准排放强度", intensity)
-    s.figure("评审期间排放量（tCO2e）", None)
-    s.summary = ("系统中尚无评审期间的碳排放核算数据，排放量和强度无法与基准比较；请在会上提交核算结果。"
-                 if base is not None else "尚未登记碳排放基准，也无评审期间的碳排放核算数据。")
+    first = p.start.replace(day=1)
+    totals = carbon.totals(session, first, p.end)
+    if totals["groups"]:
+        s.data["emissions_tco2e"] = float(totals["total"])
+        s.figure("评审期间排放量（tCO2e）", _num(Decimal(totals["total"]).quantize(Decimal("0.01"))))
+    else:
+        s.figure("评审期间排放量（tCO2e）", None)
+    for ind in session.exec(select(IntensityIndicator).where(IntensityIndicator.active == True)):  # noqa: E712
+        try:
+            data = carbon.intensity(session, ind.product, first, p.end)
+        except NotFound:
+            continue
+        if data["intensity"] is None:
+            continue
+        value = Decimal(data["intensity"])
+        pct = (value - ind.target) / ind.target * 100
+        s.data["indicators"].append({"product": ind.product, "name": ind.name, "intensity": float(value),
+                                     "target": float(ind.target), "deviation_percent": float(round(pct, 2)),
+                                     "months": {m["month"]: float(m["intensity"]) for m in data["months"]
+                                                if m["intensity"]}})
+        s.figure(f"{ind.name}（{data['unit']}）", f"{value.quantize(Decimal('0.001'))}，目标 {_num(ind.target)}，"
+                 f"{'高于' if pct > 0 else '低于'}目标 {abs(pct).quantize(Decimal('0.1'))}%")
+    if s.data["emissions_tco2e"] is None:
+        s.summary = ("系统中尚无评审期间的碳排放核算数据，排放量和强度无法与基准比较；请在会上提交核算结果。"
+                     if base is not None else "尚未登记碳排放基准，也无评审期间的碳排放核算数据。")
+    else:
+        s.summary = f"评审期间排放量 {Decimal(totals['total']).quantize(Decimal('0.01'))} tCO2e" + "".join(
+            f"；{i['name']} {i['intensity']:.3f}（目标 {i['target']:g}）" for i in s.data["indicators"]) + "。"
     return s
 
 

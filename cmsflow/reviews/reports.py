@@ -47,13 +47,16 @@ def months_of(start: date, end: date) -> list[str]:
     return out
 
 
-def _bar_png(labels: list[str], values: list[float], color: str = "#2e7d32") -> bytes:
+def _bar_png(labels: list[str], values: list[float], color: str = "#2e7d32", target: float | None = None) -> bytes:
     fig, ax = plt.subplots(figsize=(7.5, 3.0), dpi=150)
     try:
         bars = ax.bar(labels, values, color=color)
-        ax.bar_label(bars, fmt="%g", fontsize=8)
-        ax.set_ylim(0, max(values + [1]) * 1.25)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        if target is not None:
+            ax.axhline(target, color="#c0392b", linestyle="--", linewidth=1)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        ax.set_ylim(0, max(values + [target or 0, 1 if target is None else 0]) * 1.25)
+        if target is None:  # counts
+            ax.yaxis.get_major_locator().set_params(integer=True)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
         ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
@@ -71,6 +74,10 @@ def charts(review: ManagementReview) -> list[tuple[str, bytes]]:
     if nc.get("total"):
         months = months_of(review.period_start, review.period_end)
         out.append(("评审期间每月提出的不符合项数量", _bar_png(months, [nc["by_month"].get(m, 0) for m in months])))
+    for ind in _section(review, "carbon_performance").get("data", {}).get("indicators", []):
+        months = sorted(ind["months"])
+        out.append((f"{ind['name']}：每月强度与目标（虚线 {ind['target']:g}）",
+                    _bar_png(months, [ind["months"][m] for m in months], "#6d4c41", ind["target"])))
     ce = _section(review, "compliance").get("data", {})
     if ce.get("evaluations"):
         labels = ["compliant", "non-compliant", "n/a"]

@@ -81,6 +81,13 @@ def test_worked_example_gives_the_hand_calculated_emissions_intensity_and_breakd
     assert [g["key"] for g in by_dept] == ["ENE"]
     c = mr.get("/carbon/intensity?product=clinker&from=2026-03&to=2026-03").get_json()
     assert Decimal(c["intensity"]) == INTENSITY and c["unit"] == "tCO2e/t"
+    # an indicator's boundary (e.g. the carbon-market boundary of clinker, without purchased electricity)
+    res = mr.client.put("/api/v1/carbon/indicators/clinker", headers=mr.headers, json={
+        "name": "单位熟料二氧化碳排放", "target": "1.6", "threshold_percent": "5", "department": "ENE",
+        "sources": ["回转窑燃煤", "熟料煅烧过程"]})
+    assert res.status_code == 200, res.get_json()
+    c = mr.get("/carbon/intensity?product=clinker&from=2026-03&to=2026-03").get_json()
+    assert Decimal(c["intensity"]) == Decimal("1.458268")  # (1866.5366104 + 1050) / 2000
 
     breakdown = mr.get(f"/carbon/results/{coal['result']['id']}").get_json()["breakdown"]
     assert breakdown["method"] == "combustion" and breakdown["activity"]["quantity"] == "1000"

@@ -1,15 +1,15 @@
-"""carbon performance data: factors, methods, activity, output, results, recalculations, indicators
+"""carbon performance data and maturity evaluations
 
-Revision ID: 05bbb37dab97
+Revision ID: ac3f54f9afa2
 Revises: 4defd7302720
-Create Date: 2026-11-21 22:26:14.869245
+Create Date: 2026-11-21 22:29:45.467295
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '05bbb37dab97'
+revision = 'ac3f54f9afa2'
 down_revision = '4defd7302720'
 branch_labels = None
 depends_on = None
@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('target', sa.Numeric(precision=24, scale=6), nullable=False),
     sa.Column('threshold_percent', sa.Numeric(precision=24, scale=2), nullable=False),
     sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('source_ids', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_carbon_indicator_department_id_department')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_carbon_indicator')),
@@ -117,6 +118,57 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_carbon_method')),
     sa.UniqueConstraint('emission_source_id', name=op.f('uq_carbon_method_emission_source_id'))
     )
+    op.create_table('maturity_evaluation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('scheme_code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('product', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('lead_id', sa.Integer(), nullable=False),
+    sa.Column('team', sa.JSON(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('objective', sa.Text(), nullable=True),
+    sa.Column('criteria', sa.Text(), nullable=True),
+    sa.Column('scope', sa.Text(), nullable=True),
+    sa.Column('schedule', sa.Text(), nullable=True),
+    sa.Column('document_review', sa.Text(), nullable=True),
+    sa.Column('focus_points', sa.Text(), nullable=True),
+    sa.Column('findings', sa.JSON(), nullable=False),
+    sa.Column('intensity', sa.Numeric(precision=24, scale=6), nullable=True),
+    sa.Column('industry_advanced', sa.Numeric(precision=24, scale=6), nullable=True),
+    sa.Column('best_previous', sa.Numeric(precision=24, scale=6), nullable=True),
+    sa.Column('quant_method', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
+    sa.Column('quant_ratio', sa.Numeric(precision=24, scale=6), nullable=True),
+    sa.Column('quant_score', sa.Numeric(precision=24, scale=2), nullable=True),
+    sa.Column('qual_total', sa.Numeric(precision=24, scale=2), nullable=True),
+    sa.Column('weights', sa.JSON(), nullable=False),
+    sa.Column('composite', sa.Numeric(precision=24, scale=2), nullable=True),
+    sa.Column('rating', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('conclusion', sa.Text(), nullable=True),
+    sa.Column('report_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('record_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('approved_by_id', sa.Integer(), nullable=True),
+    sa.Column('approved_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('valid_until', sa.Date(), nullable=True),
+    sa.Column('instance_id', sa.Integer(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('lock_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['approved_by_id'], ['user_account.id'], name=op.f('fk_maturity_evaluation_approved_by_id_user_account')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_maturity_evaluation_created_by_id_user_account')),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_maturity_evaluation_instance_id_process_instance')),
+    sa.ForeignKeyConstraint(['lead_id'], ['user_account.id'], name=op.f('fk_maturity_evaluation_lead_id_user_account')),
+    sa.ForeignKeyConstraint(['record_sha256'], ['stored_file.sha256'], name=op.f('fk_maturity_evaluation_record_sha256_stored_file')),
+    sa.ForeignKeyConstraint(['report_sha256'], ['stored_file.sha256'], name=op.f('fk_maturity_evaluation_report_sha256_stored_file')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_maturity_evaluation')),
+    sa.UniqueConstraint('code', name=op.f('uq_maturity_evaluation_code'))
+    )
+    with op.batch_alter_table('maturity_evaluation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_maturity_evaluation_status'), ['status'], unique=False)
+
     op.create_table('carbon_deviation',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('indicator_id', sa.Integer(), nullable=False),
@@ -154,11 +206,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_carbon_result_emission_source_id'), ['emission_source_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_carbon_result_period'), ['period'], unique=False)
 
+    op.create_table('maturity_score',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('item_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('score', sa.Numeric(precision=24, scale=2), nullable=False),
+    sa.Column('justification', sa.Text(), nullable=True),
+    sa.Column('evidence', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['evaluation_id'], ['maturity_evaluation.id'], name=op.f('fk_maturity_score_evaluation_id_maturity_evaluation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_maturity_score')),
+    sa.UniqueConstraint('evaluation_id', 'item_code', name=op.f('uq_maturity_score_evaluation_id'))
+    )
+    with op.batch_alter_table('maturity_score', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_maturity_score_evaluation_id'), ['evaluation_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('maturity_score', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_maturity_score_evaluation_id'))
+
+    op.drop_table('maturity_score')
     with op.batch_alter_table('carbon_result', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_carbon_result_period'))
         batch_op.drop_index(batch_op.f('ix_carbon_result_emission_source_id'))
@@ -167,6 +237,10 @@ def downgrade() -> None:
 
     op.drop_table('carbon_result')
     op.drop_table('carbon_deviation')
+    with op.batch_alter_table('maturity_evaluation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_maturity_evaluation_status'))
+
+    op.drop_table('maturity_evaluation')
     op.drop_table('carbon_method')
     with op.batch_alter_table('carbon_activity', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_carbon_activity_period'))

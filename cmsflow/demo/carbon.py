@@ -1,0 +1,49 @@
+"""Carbon data of the demo company (``carbon.yaml``): the factor library with sources, how each
+emission source is accounted, 24 months of activity data and output, the clinker intensity indicator.
+
+Entered through the same services a user drives, so every month is accounted with its breakdown and
+the deviation month raises its nonconformity.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from sqlmodel import Session
+
+from cmsflow.auth.models import User
+from cmsflow.carbon import service
+
+DATA = Path(__file__).with_name("carbon.yaml")
+
+
+def seed_carbon(session: Session, users: dict[str, User]) -> None:
+    """Factors, methods, indicator, then the months in order (the caller commits)."""
+    data = yaml.safe_load(DATA.read_text(encoding="utf-8"))
+    mr, staff = users["li.daibiao"], users["qian.jiliang"]
+    for f in data["factors"]:
+        service.add_factor(session, mr, code=f["code"], year=f["year"], name=f["name"], kind=f["kind"],
+                           value=f["value"], unit=f["unit"], source=f["source"], gas=f.get("gas", "CO2"),
+                           note=f.get("note", ""))
+    for src in data["sources"]:
+        service.set_method(session, mr, src["emission_source"], method=src["method"], unit=src["unit"],
+                           factors=src["factors"])
+    for ind in data["intensity_indicators"]:
+        service.set_indicator(session, mr, product=ind["product"], name=ind["name"], target=ind["target"],
+                              threshold_percent=ind["threshold_percent"], department=ind["department"],
+                              sources=ind.get("sources"))
+    months = sorted({m for row in data["activity"] for m in row["monthly"]})
+    for month in months:
+        for row in data["activity"]:
+            if month in row["monthly"]:
+                service.record_activity(session, staff, emission_source=row["emission_source"], period=month,
+                                        quantity=row["monthly"][month], unit=_unit(data, row["emission_source"]),
+                                        data_source=row.get("data_source", "meter"), instrument=row.get("instrument"))
+        for out in data["output"]:
+            if month in out["monthly"]:
+                service.record_output(session, staff, product=out["product"], product_name=out.get("name", ""),
+                                      period=month, quantity=out["monthly"][month], unit=out["unit"])
+
+
+def _unit(data: dict, source_name: str) -> str:
+    return next(s["unit"] for s in data["sources"] if s["emission_source"] == source_name)
