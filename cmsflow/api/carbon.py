@@ -8,7 +8,7 @@ from flask import g, jsonify, request
 from sqlmodel import select
 
 from cmsflow.api.views import blueprint, read_json
-from cmsflow.carbon import service
+from cmsflow.carbon import service, transfer
 from cmsflow.carbon.models import (
     AccountingMethod,
     ActivityData,
@@ -20,7 +20,7 @@ from cmsflow.carbon.models import (
     RecalculationRun,
 )
 from cmsflow.core.db import db_session
-from cmsflow.core.errors import NotFound
+from cmsflow.core.errors import NotFound, ValidationError
 from cmsflow.nonconformities.presenters import username
 from cmsflow.registers.models import EmissionSource
 from cmsflow.web.setup import commit
@@ -117,6 +117,16 @@ def carbon_activity_add():
         instrument=b.get("instrument"), note=str(b.get("note") or ""), lock_version=b.get("lock_version"))
     commit()
     return jsonify(activity_json(db_session().get(ActivityData, result.activity_id), result)), 201
+
+
+@blueprint.post("/carbon/activity/import")
+def carbon_activity_import():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError("请以 multipart 字段 file 上传 .xlsx 或 .csv", code="file_required")
+    n = transfer.import_activity(db_session(), g.api_user, upload.filename, upload.read())
+    commit()
+    return jsonify({"imported": n}), 201
 
 
 @blueprint.get("/carbon/output")

@@ -391,6 +391,11 @@ def carbon_paths() -> dict:
                                    "note": "string", "lock_version": "integer"},
                                   ["emission_source", "period", "quantity", "unit"]),
                         status="201", errors=(400, 401, 403, 409))},
+        "/carbon/activity/import": {"post": _op(
+            "Import activity data (.xlsx/.csv, columns 排放源 月份 数量 单位 数据来源 计量器具编号 说明): every row "
+            "validated and accounted; any error stores nothing (error.details.rows)", obj,
+            body={"multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}}}}}, status="201")},
         "/carbon/output": {
             "get": _op("Production output per product and month", obj, params=months, errors=(400, 401)),
             "post": _op("Enter a month's output of a product (intensity denominator)", obj,

@@ -269,6 +269,25 @@ def _store_result(session: Session, activity: ActivityData, actor: User | None,
 
 # --- activity data and output ------------------------------------------------------------------------------
 
+def check_activity(session: Session, *, emission_source, period, quantity, unit: str,
+                   data_source: str = "meter") -> tuple[EmissionSource, date, Decimal]:
+    """Validate one month's activity data without storing anything: known source with a method, month,
+    quantity ≥ 0, unit fitting the method, data source, and factors available for that year.
+
+    Returns (source, month, quantity); raises ValidationError with ``details.fields``.
+    """
+    source = source_by_ref(session, emission_source)
+    method = method_of(session, source.id)
+    month = parse_period(period)
+    number = _decimal(quantity, "quantity", "活动数据")
+    units.check_unit(unit, method.method)
+    if data_source not in DATA_SOURCES:
+        raise ValidationError(f"数据来源须为：{'、'.join(DATA_SOURCES)}", code="invalid_data_source",
+                              details={"fields": {"data_source": "数据来源无效"}})
+    _factors_for(session, method, month.year)
+    return source, month, number
+
+
 def record_activity(session: Session, actor: User, *, emission_source, period, quantity, unit: str,
                     data_source: str = "meter", instrument: str | None = None, note: str = "",
                     lock_version=None, evidence: tuple[str, str] | None = None) -> EmissionResult:
@@ -280,14 +299,8 @@ def record_activity(session: Session, actor: User, *, emission_source, period, q
     """
     if actor.role not in EDIT_ROLES:
         raise PermissionDenied("无权录入活动数据")
-    source = source_by_ref(session, emission_source)
-    method = method_of(session, source.id)
-    month = parse_period(period)
-    number = _decimal(quantity, "quantity", "活动数据")
-    units.check_unit(unit, method.method)
-    if data_source not in DATA_SOURCES:
-        raise ValidationError(f"数据来源须为：{'、'.join(DATA_SOURCES)}", code="invalid_data_source",
-                              details={"fields": {"data_source": "数据来源无效"}})
+    source, month, number = check_activity(session, emission_source=emission_source, period=period,
+                                           quantity=quantity, unit=unit, data_source=data_source)
     row = session.exec(select(ActivityData).where(ActivityData.emission_source_id == source.id,
                                                   ActivityData.period == month)).first()
     if row is not None:
@@ -312,6 +325,11 @@ def record_activity(session: Session, actor: User, *, emission_source, period, q
                    period=month.strftime("%Y-%m"), quantity=str(number), unit=unit, tco2e=str(result.tco2e))
     check_deviations(session, month)
     return result
+
+
+def activity_of(session: Session, source_id: int, month: date) -> ActivityData | None:
+    return session.exec(select(ActivityData).where(ActivityData.emission_source_id == source_id,
+                                                   ActivityData.period == month)).first()
 
 
 def record_output(session: Session, actor: User, *, product: str, period, quantity, unit: str,

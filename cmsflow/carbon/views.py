@@ -252,3 +252,37 @@ def maturity_report(ev_id: int):
         raise NotFound("评价报告尚未生成")
     return send_file(io.BytesIO(file_store().get(sha)), mimetype=DOCX_MIME, as_attachment=True,
                      download_name=f"{ev.code}-成熟度评价报告.docx")
+
+
+@blueprint.get("/activity/template.xlsx")
+def activity_template():
+    import io
+
+    from flask import send_file
+
+    from cmsflow.carbon.transfer import template_xlsx
+    from cmsflow.registers.transfer import MIME
+
+    return send_file(io.BytesIO(template_xlsx()), mimetype=MIME["xlsx"], as_attachment=True,
+                     download_name="活动数据导入模板.xlsx")
+
+
+@blueprint.post("/activity/import")
+def activity_import():
+    from cmsflow.carbon.transfer import import_activity
+
+    s = db_session()
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            from cmsflow.core.errors import ValidationError
+
+            raise ValidationError("请选择要导入的 .xlsx 或 .csv 文件", code="file_required")
+        n = import_activity(s, current_user, upload.filename, upload.read())
+        commit()
+        flash(_("已导入 %(n)s 行活动数据并完成核算", n=n), "success")
+        return redirect(url_for(".activity"))
+    except CmsflowError as exc:
+        s.rollback()
+        flash(exc.message, "error")
+        return _activity_page(status=exc.status)

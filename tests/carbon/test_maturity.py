@@ -57,9 +57,9 @@ def test_evaluation_runs_to_a_signed_report_valid_three_years(app, api, org, tmp
     assert ev["current_step"] == "plan_evaluation" and ev["evidence_suggestions"]
     url = f"/maturity-evaluations/{ev['id']}/steps"
     assert lead.post(f"{url}/plan_evaluation", json={"data": {"objective": "评价体系成熟度"}}).status_code == 400
-    assert lead.post(f"{url}/plan_evaluation", json={"data": {
-        "objective": "评价体系成熟度", "criteria": "T/CECA-G 附录A", "scope": "熟料生产线", "schedule": "11月20日文件评价"}}
-    ).status_code == 200
+    plan = {"objective": "评价体系成熟度", "criteria": "T/CECA-G 附录A", "scope": "熟料生产线",
+            "schedule": "11月20日文件评价"}
+    assert lead.post(f"{url}/plan_evaluation", json={"data": plan}).status_code == 200
     assert lead.post(f"{url}/document_review", json={"data": {"document_review": "文件齐全"}}).status_code == 200
     assert lead.post(f"{url}/onsite_evaluation", json={"data": {"findings": {
         "check": "计量器具检定在有效期内", "act": "纠正措施闭环"}}}).status_code == 200
