@@ -47,3 +47,26 @@ def seed_carbon(session: Session, users: dict[str, User]) -> None:
 
 def _unit(data: dict, source_name: str) -> str:
     return next(s["unit"] for s in data["sources"] if s["emission_source"] == source_name)
+
+
+def seed_maturity(session: Session, users: dict[str, User]) -> None:
+    """The completed evaluation of ``maturity.yaml``, run through its process and approved by top management."""
+    from cmsflow.carbon import evaluation
+    from cmsflow.demo.seed import DEMO_PASSWORD
+
+    data = yaml.safe_load(DATA.with_name("maturity.yaml").read_text(encoding="utf-8"))
+    lead, top = users[data["lead"]], users["zhang.zong"]
+    ev = evaluation.create_evaluation(session, users["li.daibiao"], title=data["title"],
+                                      period_start=data["period"][0], period_end=data["period"][1], lead=lead.username,
+                                      team=data["team"], product=data["product"])
+    evaluation.complete_step(session, ev, lead, "plan_evaluation", data=data["plan"])
+    evaluation.complete_step(session, ev, lead, "document_review",
+                             data={"document_review": data["document_review"], "focus_points": data["focus_points"]})
+    evaluation.complete_step(session, ev, lead, "onsite_evaluation", data={"findings": data["findings"]})
+    scores = {code: {"score": str(item.points), "justification": ""}
+              for code, item in evaluation.scheme().items().items()}
+    scores.update({code: {"score": str(d["score"]), "justification": d["justification"]}
+                   for code, d in data["deductions"].items()})
+    evaluation.complete_step(session, ev, lead, "score_evaluation", data={
+        "scores": scores, "best_previous": data["best_previous"], "conclusion": data["conclusion"]})
+    evaluation.complete_step(session, ev, top, "approve_report", decision="approve", password=DEMO_PASSWORD)

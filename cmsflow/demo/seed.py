@@ -136,9 +136,10 @@ def seed_demo(session: Session) -> None:
     from cmsflow.demo.improvement import seed_improvement  # here: improvement imports DEMO_PASSWORD from us
 
     seed_improvement(session, users)
-    from cmsflow.demo.carbon import seed_carbon
+    from cmsflow.demo.carbon import seed_carbon, seed_maturity
     from cmsflow.demo.reviews import seed_reviews
 
     seed_carbon(session, users)  # before the reviews: this year's review gathers the carbon figures too
 
     seed_reviews(session, users)
+    seed_maturity(session, users)  # last: its evidence and intensity come from everything above

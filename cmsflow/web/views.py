@@ -92,7 +92,7 @@ def _calendar(session_) -> dict:
 
     open_review = session_.exec(select(ManagementReview).where(ManagementReview.status != "closed")
                                 .order_by(ManagementReview.planned_on)).first()
-    return {"schedule": reviews.current_schedule(session_), "open_review": open_review,
+    return {"schedule": reviews.current_schedule(session_), "open_review": open_review, "carbon": _carbon(session_),
             "obligations": due_overview(session_), "my_actions": reviews.open_actions(session_, current_user),
             "today": date.today()}
 
@@ -106,6 +106,30 @@ def _overdue(session_) -> list[HumanTask]:
     if current_user.role not in OVERSEERS:
         q = q.where(inbox_filter(current_user))
     return list(session_.exec(q.order_by(HumanTask.due_at).limit(15)))
+
+
+def _carbon(session_) -> list[dict]:
+    """The last twelve months of each monitored intensity, for the dashboard's trend chart."""
+    from decimal import Decimal
+
+    from dateutil.relativedelta import relativedelta
+
+    from cmsflow.carbon import service as carbon
+    from cmsflow.carbon.models import IntensityIndicator
+    from cmsflow.carbon.views import bars
+    from cmsflow.core.errors import NotFound
+
+    end = date.today().replace(day=1)
+    out = []
+    for ind in session_.exec(select(IntensityIndicator).where(IntensityIndicator.active == True)):  # noqa: E712
+        try:
+            data = carbon.intensity(session_, ind.product, end - relativedelta(months=11), end)
+        except NotFound:
+            continue
+        series = [(m["month"], Decimal(m["intensity"])) for m in data["months"] if m["intensity"]]
+        if series:
+            out.append({"ind": ind, "unit": data["unit"], "last": series[-1], "chart": bars(series, ind.target)})
+    return out
 
 
 @blueprint.get("/lang/<lang>")

@@ -69,3 +69,51 @@ def test_bulk_import_validates_every_row_and_stores_all_or_nothing(app, api, org
     assert {(r["quantity"], r["data_source"]) for r in stored} == {("480.000000", "invoice"), ("900.000000", "meter")}
     staff = signed_in(app, org["staff_ene"])
     assert staff.get("/carbon/activity/template.xlsx").status_code == 200
+
+
+def test_dashboard_shows_the_intensity_trend_against_target(app, api, org, plant):
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from tests.carbon.test_accounting import _enter
+
+    mr = api("mr")
+    mr.client.put("/api/v1/carbon/indicators/clinker", headers=mr.headers, json={
+        "name": "单位熟料二氧化碳排放", "target": "1.6", "threshold_percent": "5", "department": "ENE"})
+    _enter(api, plant)
+    with time_machine.travel(datetime(2026, 6, 15, tzinfo=UTC), tick=False):
+        home = signed_in(app, org["mr"]).get("/").get_data(as_text=True)
+        page = signed_in(app, org["mr"]).get("/carbon/").get_data(as_text=True)
+    assert "月度偏差超过 5.00% 时自动提出不符合项" in page
+    assert "单位熟料二氧化碳排放" in home and "2026-03：1.601" in home and "<svg" in home
+
+
+def test_maturity_evaluation_pages_keep_input_and_show_the_scoring_sheet(app, api, org):
+    mr = signed_in(app, org["mr"])
+    token = _token(mr, "/carbon/maturity/")
+    bad = mr.post("/carbon/maturity/", data={"csrf_token": token, "title": "", "lead": "auditor",
+                                             "period_start": "2026-01-01", "period_end": "2026-10-31",
+                                             "team": "王晓敏，外部专家"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "请填写评价名称" in html and "王晓敏，外部专家" in html
+    ok = mr.post("/carbon/maturity/", data={"csrf_token": token, "title": "2026 成熟度评价", "lead": "auditor",
+                                            "period_start": "2026-01-01", "period_end": "2026-10-31"})
+    assert ok.status_code == 302
+    lead = signed_in(app, org["auditor"])
+    url = ok.headers["Location"]
+    ev_id = url.rstrip("/").rsplit("/", 1)[1]
+    token = _token(lead, url)
+    res = lead.post(f"/carbon/maturity/{ev_id}/steps/plan_evaluation", data={
+        "csrf_token": token, "objective": "确定成熟度等级", "criteria": "", "scope": "熟料线", "schedule": "11月"})
+    assert res.status_code == 400 and "请填写评价准则" in res.get_data(as_text=True)
+    assert "确定成熟度等级" in res.get_data(as_text=True)
+    for step, data in (("plan_evaluation", {"objective": "确定成熟度等级", "criteria": "附录A", "scope": "熟料线",
+                                            "schedule": "11月"}),
+                       ("document_review", {"document_review": "文件齐全"}),
+                       ("onsite_evaluation", {"f_check": "检定有效"})):
+        res = lead.post(f"/carbon/maturity/{ev_id}/steps/{step}", data={"csrf_token": token, **data})
+        assert res.status_code == 302
+    sheet = lead.get(url).get_data(as_text=True)
+    assert 'name="s_Q1.1.1"' in sheet and 'name="j_Q6.2.1"' in sheet
+    assert "行业先进值" in sheet

@@ -9,6 +9,7 @@ from sqlmodel import select
 from cmsflow.audits import programmes
 from cmsflow.audits import service as audits
 from cmsflow.audits.models import Audit, AuditProgramme
+from cmsflow.carbon.models import Deviation, EmissionResult, MaturityEvaluation
 from cmsflow.compliance.models import ComplianceEvaluation
 from cmsflow.core.db import session_scope
 from cmsflow.core.runtime import file_store
@@ -63,3 +64,13 @@ def test_demo_has_an_approved_programme_audits_and_nonconformities_at_their_stag
         (non_compliant,) = [e for e in evaluations if e.result == "non_compliant"]
         nc = s.get(Nonconformity, non_compliant.nonconformity_id)
         assert nc.source == "compliance_evaluation" and nc.status == "raised"
+
+        # Carbon data and the maturity evaluation (cmsflow/demo/carbon.yaml, maturity.yaml)
+        (dev,) = s.exec(select(Deviation)).all()
+        assert dev.period.isoformat() == "2026-03-01" and dev.deviation_percent > 5
+        assert s.get(Nonconformity, dev.nonconformity_id).source == "monitoring"
+        assert len(s.exec(select(EmissionResult)).all()) == 8 * 24  # eight sources, 24 months, all accounted
+        assert sections["carbon_performance"]["data"]["emissions_tco2e"] > 0  # the review sees the carbon data
+        (ev,) = s.exec(select(MaturityEvaluation)).all()
+        assert ev.status == "issued" and ev.record_sha256 and ev.rating in ("two_star", "three_star")
+        assert ev.quant_method == "historical" and ev.intensity is not None
