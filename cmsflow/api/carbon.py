@@ -45,6 +45,7 @@ def activity_json(a: ActivityData, result: EmissionResult | None) -> dict:
     return {"id": a.id, "emission_source_id": a.emission_source_id, "period": a.period.strftime("%Y-%m"),
             "quantity": str(a.quantity), "unit": a.unit, "data_source": a.data_source, "instrument": a.instrument,
             "note": a.note, "entered_by": username(db_session(), a.entered_by_id), "lock_version": a.lock_version,
+            "evidence": a.evidence_filename,
             "result": result_json(result, full=True) if result else None}
 
 
@@ -127,6 +128,34 @@ def carbon_activity_import():
     n = transfer.import_activity(db_session(), g.api_user, upload.filename, upload.read())
     commit()
     return jsonify({"imported": n}), 201
+
+
+@blueprint.post("/carbon/activity/<int:activity_id>/evidence")
+def carbon_activity_evidence(activity_id: int):
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError("请以 multipart 字段 file 上传证据文件", code="file_required")
+    row = service.attach_evidence(db_session(), g.api_user, activity_id, upload.filename, upload.read())
+    commit()
+    return jsonify({"id": row.id, "evidence": row.evidence_filename, "sha256": row.evidence_sha256}), 201
+
+
+@blueprint.get("/carbon/activity/<int:activity_id>/evidence")
+def carbon_activity_evidence_get(activity_id: int):
+    import io
+
+    from flask import send_file
+
+    from cmsflow.core.runtime import file_store
+    from cmsflow.core.storage import StoredFile
+
+    row = db_session().get(ActivityData, activity_id)
+    if row is None or not row.evidence_sha256:
+        raise NotFound("没有证据文件")
+    stored = db_session().get(StoredFile, row.evidence_sha256)
+    return send_file(io.BytesIO(file_store().get(row.evidence_sha256)), as_attachment=True,
+                     mimetype=stored.content_type if stored else "application/octet-stream",
+                     download_name=row.evidence_filename or "evidence")
 
 
 @blueprint.get("/carbon/output")

@@ -396,6 +396,12 @@ def carbon_paths() -> dict:
             "validated and accounted; any error stores nothing (error.details.rows)", obj,
             body={"multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "string", "format": "binary"}}}}}, status="201")},
+        "/carbon/activity/{id}/evidence": {
+            "post": _op("Attach the evidence file of an activity record (PDF, JPG/PNG, Word, Excel)", obj,
+                        params=[_path_id("id")], body={"multipart/form-data": {"schema": {"type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}}}}}, status="201"),
+            "get": _op("Download the evidence file", {"description": "file"}, params=[_path_id("id")],
+                       errors=(401, 404))},
         "/carbon/output": {
             "get": _op("Production output per product and month", obj, params=months, errors=(400, 401)),
             "post": _op("Enter a month's output of a product (intensity denominator)", obj,

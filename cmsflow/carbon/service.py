@@ -550,3 +550,29 @@ def recalculate(session: Session, actor: User, start, end, reason: str) -> Recal
                    period=[first.strftime("%Y-%m"), last.strftime("%Y-%m")], reason=run.reason, changed=changed,
                    total_before=str(before), total_after=str(after))
     return run
+
+
+def attach_evidence(session: Session, actor: User, activity_id: int, filename: str, data: bytes) -> ActivityData:
+    """Store the evidence of a month's activity data (meter photo, invoice: PDF, image, Word, Excel).
+
+    Raises NotFound, PermissionDenied, ValidationError (file type or size refused, with the reason).
+    """
+    from cmsflow.audits.service import ATTACHMENT_TYPES
+    from cmsflow.core.runtime import file_store
+
+    if actor.role not in EDIT_ROLES:
+        raise PermissionDenied("无权上传活动数据证据")
+    row = session.get(ActivityData, activity_id)
+    if row is None:
+        raise NotFound("活动数据不存在")
+    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext not in ATTACHMENT_TYPES:
+        raise ValidationError("证据只接受 PDF、图片（JPG/PNG）、Word 或 Excel 文件", code="attachment_type")
+    if not data or len(data) > config()["MAX_UPLOAD_BYTES"]:
+        raise ValidationError("证据文件为空或超过大小上限", code="attachment_size")
+    row.evidence_sha256 = file_store().put(session, data, ATTACHMENT_TYPES[ext])
+    row.evidence_filename = name[:255]
+    history.record(session, actor, "activity_evidence_attached", "carbon_activity", row.id, filename=name,
+                   sha256=row.evidence_sha256)
+    return row

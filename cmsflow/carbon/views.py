@@ -67,8 +67,11 @@ def index():
         indicators.append({"ind": ind, "data": data, "chart": bars(series, ind.target)})
     deviations = s.exec(select(Deviation).order_by(Deviation.period.desc()).limit(12)).all()
     chart = bars([(g["label"], Decimal(g["tco2e"])) for g in monthly["groups"]])
+    from cmsflow.registers.models import Baseline
+
+    baseline = s.exec(select(Baseline).order_by(Baseline.base_year.desc())).first()
     return render_template("carbon/index.html", start=start, end=end, monthly=monthly, by_source=by_source,
-                           chart=chart, indicators=indicators, deviations=deviations)
+                           chart=chart, indicators=indicators, deviations=deviations, baseline=baseline)
 
 
 def _activity_page(values=None, errors=None, status: int = 200):
@@ -96,6 +99,9 @@ def activity():
                                          period=f.get("period"), quantity=f.get("quantity"), unit=f.get("unit", ""),
                                          data_source=f.get("data_source", "meter"), instrument=f.get("instrument"),
                                          note=f.get("note", ""), lock_version=f.get("lock_version") or None)
+        upload = request.files.get("evidence")
+        if upload is not None and upload.filename:
+            service.attach_evidence(s, current_user, result.activity_id, upload.filename, upload.read())
         commit()
         flash(_("已保存：%(t)s tCO2e", t=result.tco2e), "success")
         return redirect(url_for(".activity", period=result.period.strftime("%Y-%m")))
@@ -286,3 +292,21 @@ def activity_import():
         s.rollback()
         flash(exc.message, "error")
         return _activity_page(status=exc.status)
+
+
+@blueprint.get("/activity/<int:activity_id>/evidence")
+def activity_evidence(activity_id: int):
+    import io
+
+    from flask import send_file
+
+    from cmsflow.core.runtime import file_store
+    from cmsflow.core.storage import StoredFile
+
+    row = db_session().get(ActivityData, activity_id)
+    if row is None or not row.evidence_sha256:
+        raise NotFound("没有证据文件")
+    stored = db_session().get(StoredFile, row.evidence_sha256)
+    return send_file(io.BytesIO(file_store().get(row.evidence_sha256)), as_attachment=True,
+                     mimetype=stored.content_type if stored else "application/octet-stream",
+                     download_name=row.evidence_filename or "evidence")

@@ -118,6 +118,18 @@ def test_input_that_does_not_fit_is_refused_and_nothing_is_stored(api, plant):
                                              "unit": "MWh", "lock_version": ok["lock_version"]})
     assert fixed.status_code == 201 and Decimal(fixed.get_json()["result"]["tco2e"]) == Decimal("342.18")
     assert api("staff_ene").post("/carbon/factors", json=FACTORS[0]).status_code == 403
+    import io
+
+    aid = fixed.get_json()["id"]
+    bad = a.post(f"/carbon/activity/{aid}/evidence", content_type="multipart/form-data",
+                 data={"file": (io.BytesIO(b"MZ\x90"), "reading.exe")})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "attachment_type"
+    ok = a.post(f"/carbon/activity/{aid}/evidence", content_type="multipart/form-data",
+                data={"file": (io.BytesIO(b"%PDF-1.4 invoice"), "2026-03 电费结算单.pdf")})
+    assert ok.status_code == 201
+    assert a.get(f"/carbon/activity/{aid}/evidence").data == b"%PDF-1.4 invoice"
+    [row] = a.get("/carbon/activity?from=2026-03&to=2026-03").get_json()["activity"]
+    assert row["evidence"] == "2026-03 电费结算单.pdf"
 
 
 def test_a_new_factor_version_changes_results_only_through_a_logged_recalculation(api, plant):
