@@ -43,12 +43,17 @@ def _range() -> tuple[date, date]:
 
 
 def bars(items: list[tuple[str, Decimal]], target: Decimal | None = None) -> dict:
-    """Geometry of a simple SVG bar chart (drawn by the template): bars scaled to the largest value."""
-    top = max([v for _, v in items] + [target or 0, Decimal(1)])
+    """Geometry of a simple SVG bar chart (drawn by the template). With a target (an intensity) the axis
+    starts at 85 % of the smallest value so month-to-month differences stay visible."""
+    values = [v for _, v in items] + ([target] if target else [])
+    top = max(values + [Decimal(1) if not target else Decimal(0)]) or Decimal(1)
+    floor = min(values) * Decimal("0.85") if target and values else Decimal(0)
+    span = (top - floor) or Decimal(1)
     width = max(len(items), 1)
-    return {"bars": [{"label": k, "value": v, "h": float(v / top * 160), "x": i * 600 / width,
-                      "w": 600 / width * 0.7} for i, (k, v) in enumerate(items)],
-            "target_y": float(180 - target / top * 160) if target else None}
+    scale = lambda v: float((v - floor) / span * 160)  # noqa: E731
+    return {"bars": [{"label": k, "value": v, "h": scale(v), "x": i * 600 / width, "w": 600 / width * 0.7}
+                     for i, (k, v) in enumerate(items)],
+            "target_y": float(180 - scale(target)) if target else None, "floor": floor}
 
 
 @blueprint.get("/")
