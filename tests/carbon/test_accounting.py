@@ -174,3 +174,30 @@ def test_monthly_intensity_beyond_the_threshold_raises_one_nonconformity(api, pl
     assert len(mr.get("/nonconformities?source=monitoring").get_json()["nonconformities"]) == 1  # once per month
     dev = mr.get("/carbon/indicators").get_json()["indicators"][0]["deviations"]
     assert [(d["period"], d["deviation_percent"]) for d in dev] == [("2026-03", "6.72")]
+
+
+def test_exported_electricity_is_deducted_and_non_co2_gases_count_with_their_gwp(api, plant):
+    mr = api("mr")
+    for f in ({"code": "ef.export", "year": 2026, "name": "输出电力排放因子", "kind": "emission_factor",
+               "value": "0.5703", "unit": "tCO2/MWh", "source": "生态环境部公告"},
+              {"code": "ef.ch4_wwt", "year": 2026, "name": "废水处理甲烷排放因子", "kind": "emission_factor",
+               "value": "0.25", "unit": "tCH4/t", "gas": "CH4", "source": "GB/T 32150-2015 附录"}):
+        assert mr.post("/carbon/factors", json=f).status_code == 201
+    sources = (("余热电站上网电量", "other", "exported_electricity", "MWh", "ef.export"),
+               ("厂区废水处理", "other", "process", "t", "ef.ch4_wwt"))
+    for name, category, method, unit, factor in sources:
+        src = mr.post("/registers/emission_source", json={"name": name, "facility": "全厂", "source_category": category,
+                                                          "department": "ENE"}).get_json()
+        res = mr.client.put(f"/api/v1/carbon/methods/{src['id']}", headers=mr.headers,
+                            json={"method": method, "unit": unit, "factors": {"emission_factor": factor}})
+        assert res.status_code == 200, res.get_json()
+    a = api("staff_ene")
+    out = a.post("/carbon/activity", json={"emission_source": "余热电站上网电量", "period": "2026-05",
+                                           "quantity": "100", "unit": "MWh"}).get_json()
+    assert Decimal(out["result"]["tco2e"]) == Decimal("-57.03")  # 100 MWh × 0.5703, deducted
+    ch4 = a.post("/carbon/activity", json={"emission_source": "厂区废水处理", "period": "2026-05",
+                                           "quantity": "2", "unit": "t"}).get_json()
+    assert Decimal(ch4["result"]["tco2e"]) == Decimal("10.5")  # 2 t × 0.25 tCH4/t × GWP 21 (default)
+    assert ch4["result"]["breakdown"]["gas"] == "CH4" and ch4["result"]["breakdown"]["gwp"] == "21"
+    total = mr.get("/carbon/emissions?from=2026-05&to=2026-05").get_json()["total"]
+    assert Decimal(total) == Decimal("-46.53")
