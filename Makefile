@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint translations worker clean
+.PHONY: run test install lint translations worker clean bench bench-l
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,7 +32,13 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check cmsflow tests
+	$(BIN)/ruff check cmsflow tests scripts bench
+
+bench: install  # size S on SQLite and PostgreSQL, with the page load test (see bench/README.md)
+	$(BIN)/python -m bench.run --sizes S
+
+bench-l: install  # S and L, and the L/S growth of the pages (long)
+	$(BIN)/python -m bench.run --sizes S,L
 
 clean:
 	rm -rf $(VENV) instance

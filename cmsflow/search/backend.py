@@ -43,13 +43,16 @@ class Hit:
     visibility: str
 
 
+HIGHLIGHT_CHARS = 1500  # characters of a body analysed to build its snippet (re-tokenising is the cost)
+
+
 class IndexBusy(Exception):
     """Another process holds the index writer lock; retry later."""
 
 
 class SearchBackend(Protocol):
     def upsert(self, entries: list[Entry], deletes: list[str]) -> None: ...
-    def search(self, query: str, limit: int = 20) -> list[Hit]: ...
+    def search(self, query: str, limit: int = 20, visible=None) -> list[Hit]: ...
     def rebuild(self, entries: list[Entry]) -> None: ...
     def exists(self) -> bool: ...
 
@@ -104,19 +107,26 @@ class WhooshBackend:
         shutil.rmtree(self.dir, ignore_errors=True)
         tmp.rename(self.dir)
 
-    def search(self, query: str, limit: int = 20) -> list[Hit]:
+    def search(self, query: str, limit: int = 20, visible=None) -> list[Hit]:
+        """Best ``limit`` hits for which ``visible(visibility)`` is true (all when None). Snippets are
+        highlighted only for the hits returned, within the first ``HIGHLIGHT_CHARS`` of a body: analysing
+        whole regulations for every candidate was what made queries slow."""
         if not self.exists() or not query.strip():
             return []
         ix = index.open_dir(str(self.dir))
         parser = MultifieldParser(["title", "code", "body"], schema=ix.schema, group=OrGroup.factory(0.9))
         q = parser.parse(query)
         with ix.searcher() as searcher:
-            results = searcher.search(q, limit=limit)
-            results.fragmenter = ContextFragmenter(maxchars=80, surround=30)
+            results = searcher.search(q, limit=limit * 3 if visible else limit)
+            results.fragmenter = ContextFragmenter(maxchars=80, surround=30, charlimit=HIGHLIGHT_CHARS)
             results.formatter = HtmlFormatter(tagname="mark", classname="hit", termclass="hit", between="…")
             hits = []
             for r in results:
+                if visible is not None and not visible(r["visibility"]):
+                    continue
                 snippet = r.highlights("body", top=2) or r.highlights("title") or str(escape(r["body"][:120]))
                 hits.append(Hit(type=r["type"], id=r["id"], title=r["title"], snippet=snippet,
                                 url=r["url"], visibility=r["visibility"]))
+                if len(hits) == limit:
+                    break
             return hits

@@ -88,5 +88,4 @@ def visible_to(user: User, visibility: str) -> bool:
 
 def search(user: User, query: str, limit: int = 20) -> list[Hit]:
     """Hits the user may see, best first."""
-    hits = backend().search(query, limit=limit * 3)
-    return [h for h in hits if visible_to(user, h.visibility)][:limit]
+    return backend().search(query, limit=limit, visible=lambda visibility: visible_to(user, visibility))

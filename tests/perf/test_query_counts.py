@@ -1,0 +1,97 @@
+"""No N+1 queries: every list page runs the same number of SQL statements whatever the number of rows
+it shows (counted with a SQLAlchemy event, so the check is deterministic, unlike a timing)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import signed_in
+
+
+@contextmanager
+def counting(app):
+    """Yields a list that collects every SQL statement run on the app's engine inside the block."""
+    statements: list[str] = []
+    engine = app.extensions["cmsflow_engine"]
+
+    def _count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", _count)
+
+
+def queries(app, client, path: str) -> int:
+    with counting(app) as statements:
+        res = client.get(path)
+    assert res.status_code == 200, (path, res.status_code)
+    return len(statements)
+
+
+def _nc(api, i: int) -> None:
+    res = api("auditor").post("/nonconformities", json={
+        "title": f"不符合 {i}", "description": "描述", "source": "internal_audit", "department": "PRD",
+        "severity": "minor", "clauses": ["DB44T1944:9.1"]})
+    assert res.status_code == 201
+
+
+def _risk(api, i: int) -> None:
+    res = api("mr").post("/registers/risk", json={
+        "title": f"风险 {i}", "kind": "risk", "category": "operational", "likelihood": 3, "impact": 4,
+        "status": "open", "owner": "head_ene", "department": "ENE"})
+    assert res.status_code == 201, res.get_json()
+
+
+def _obligation(api, i: int) -> None:
+    res = api("mr").post("/registers/compliance_obligation", json={
+        "title": f"法规 {i}", "obligation_type": "rule", "requirement": "要求", "department": "ENE",
+        "evaluation_frequency": "daily"})
+    ob = res.get_json()
+    assert api("mr").post("/compliance-evaluations", json={"obligation_id": ob["id"]}).status_code == 201
+
+
+def _review(api, i: int) -> None:
+    res = api("mr").post("/management-reviews", json={"period_start": f"20{10 + i}-01-01",
+                                                      "period_end": f"20{10 + i}-12-31"})
+    assert res.status_code == 201, res.get_json()
+
+
+PAGES = [  # (page, how to add one row it lists, user)
+    ("/nonconformities/", _nc, "mr"),
+    ("/nonconformities/?status=open&department=PRD", _nc, "mr"),
+    ("/", _nc, "mr"),  # dashboard: overdue items, tasks, notifications
+    ("/tasks/", _nc, "head_prd"),
+    ("/registers/risk/", _risk, "mr"),
+    ("/search/?q=风险", _risk, "mr"),
+    ("/compliance/", _obligation, "mr"),
+    ("/reviews/", _review, "mr"),
+    ("/notifications", _nc, "head_prd"),
+]
+
+
+@pytest.mark.parametrize(("path", "add", "user"), PAGES, ids=[p[0] for p in PAGES])
+def test_list_pages_run_the_same_queries_for_3_rows_as_for_12(app, api, org, path, add, user):
+    client = signed_in(app, org[user])
+    for i in range(3):
+        add(api, i)
+    few = queries(app, client, path)
+    for i in range(3, 12):
+        add(api, i)
+    many = queries(app, client, path)
+    assert many == few, f"{path}: {few} queries for 3 rows, {many} for 12 (N+1)"
+
+
+def test_document_register_and_coverage_run_the_same_queries_for_3_documents_as_for_12(app, org, new_procedure):
+    client = signed_in(app, org["mr"])
+    for i in range(3):
+        new_procedure(title=f"温室气体排放管理程序{i}")
+    few = {p: queries(app, client, p) for p in ("/documents/", "/standards/TCECAG", "/search/?q=排放")}
+    for i in range(3, 12):
+        new_procedure(title=f"温室气体排放管理程序{i}")
+    many = {p: queries(app, client, p) for p in few}
+    assert many == few
