@@ -22,6 +22,7 @@ from cmsflow.documents.forms import (
 )
 from cmsflow.documents.presenters import file_response_args
 from cmsflow.history import service as history
+from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
 
@@ -39,7 +40,8 @@ def register():
                                     department=a.get("department") or None, status=a.get("status") or None,
                                     text=a.get("q") or None)
     depts = {d.id: d for d in _departments()}
-    return render_template("documents/register.html", docs=docs, depts=depts, args=a)
+    page = paginate(docs, a)
+    return render_template("documents/register.html", docs=page.items, page=page, depts=depts, args=a)
 
 
 @blueprint.route("/new", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ from cmsflow.nonconformities import service
 from cmsflow.nonconformities.models import CAUSE_CATEGORIES, SEVERITIES, SOURCES, STATUSES
 from cmsflow.nonconformities.presenters import export_xlsx
 from cmsflow.registers.transfer import MIME
+from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
 from cmsflow.workflow.assignment import may_act
 
@@ -34,9 +35,9 @@ def _choices() -> dict:
 @blueprint.get("/")
 def index():
     s = db_session()
-    rows = service.query(s, request.args)
+    page = paginate(service.query(s, request.args), request.args)
     depts = {d.id: d for d in s.exec(select(Department))}
-    return render_template("nonconformities/list.html", rows=rows, args=request.args, depts=depts,
+    return render_template("nonconformities/list.html", rows=page.items, page=page, args=request.args, depts=depts,
                            overdue=service.overdue_ids(s), **_choices())
 
 

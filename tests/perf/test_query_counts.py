@@ -95,3 +95,17 @@ def test_document_register_and_coverage_run_the_same_queries_for_3_documents_as_
         new_procedure(title=f"温室气体排放管理程序{i}")
     many = {p: queries(app, client, p) for p in few}
     assert many == few
+
+
+def test_registers_are_paged_and_keep_their_filters(app, api, org):
+    from cmsflow.web.pagination import PER_PAGE
+
+    for i in range(PER_PAGE + 3):
+        _nc(api, i)
+    client = signed_in(app, org["mr"])
+    first = client.get("/nonconformities/?department=PRD").get_data(as_text=True)
+    assert first.count("/nonconformities/") - first.count('href="/nonconformities/new"') >= PER_PAGE
+    assert "第 1 / 2 页，共 53 条" in first and "department=PRD&amp;page=2" in first
+    second = client.get("/nonconformities/?department=PRD&page=2").get_data(as_text=True)
+    assert "第 2 / 2 页" in second and "不符合 0<" in second and "不符合 52<" not in second
+    assert client.get("/nonconformities/?page=abc").status_code == 200  # a malformed page shows page 1
