@@ -11,7 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from cmsflow.auth.models import User
 from cmsflow.auth.service import users_in_role
@@ -323,7 +323,9 @@ def suggest_evidence(session: Session, ev: MaturityEvaluation) -> dict[str, list
 
     start, end = ev.period_start, ev.period_end
     in_period = lambda d: d is not None and start <= (d.date() if isinstance(d, datetime) else d) <= end  # noqa: E731
-    months = {a.period for a in session.exec(select(ActivityData)) if in_period(a.period)}
+    months = session.exec(select(ActivityData.period).distinct().where(ActivityData.period >= start,
+                                                                       ActivityData.period <= end)).all()
+    factors = session.exec(select(func.count()).select_from(EmissionFactor)).one()
     facts = {
         "management_review": [f"管理评审 {r.code}（{r.held_on}）" for r in session.exec(select(ManagementReview))
                               if r.status == "closed" and in_period(r.held_on)],
@@ -335,7 +337,7 @@ def suggest_evidence(session: Session, ev: MaturityEvaluation) -> dict[str, list
         "nonconformity": [f"不符合项 {n.code}（已关闭）" for n in session.exec(select(Nonconformity))
                           if n.status == "closed" and in_period(n.closed_at)],
         "activity_data": [f"活动数据 {len(months)} 个月"] if months else [],
-        "emission_factor": [f"排放因子 {len(session.exec(select(EmissionFactor)).all())} 条（含来源）"],
+        "emission_factor": [f"排放因子 {factors} 条（含来源）"],
     }
     counts = {"instrument": (reg.Instrument, "计量器具"), "objective": (reg.Objective, "目标和指标"),
               "training": (reg.Training, "培训记录"), "communication": (reg.Communication, "信息交流记录"),
@@ -343,7 +345,7 @@ def suggest_evidence(session: Session, ev: MaturityEvaluation) -> dict[str, list
               "risk": (reg.Risk, "风险和机遇"), "compliance_obligation": (reg.ComplianceObligation, "合规义务"),
               "emission_source": (reg.EmissionSource, "排放源")}
     for kind, (model, label) in counts.items():
-        n = len(session.exec(select(model.id)).all())
+        n = session.exec(select(func.count()).select_from(model)).one()
         facts[kind] = [f"{label}台账 {n} 条"] if n else []
     out = {}
     for ind in scheme().indicators:
