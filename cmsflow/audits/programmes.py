@@ -3,14 +3,14 @@ approval, and the coverage check (every clause of the criteria and every departm
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
 from cmsflow.audits.models import Audit, AuditProgramme
 from cmsflow.auth.models import Department, User
 from cmsflow.core import signals
+from cmsflow.core.clock import at_local
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.core.models import next_value
@@ -170,9 +170,7 @@ def _changed(session: Session, prog: AuditProgramme) -> None:
 def preparation_start(month: date) -> datetime:
     """When preparation of an audit planned for ``month`` starts: AUDIT_PREPARATION_DAYS before its first
     day, at 08:00 in the organisation's time zone (aware datetime)."""
-    tz = ZoneInfo(config()["TIMEZONE"])
-    first = datetime.combine(month, time(8, 0), tzinfo=tz)
-    return first - timedelta(days=config()["AUDIT_PREPARATION_DAYS"])
+    return at_local(month) - timedelta(days=config()["AUDIT_PREPARATION_DAYS"])
 
 
 @services.register("approve_audit_programme")

@@ -6,9 +6,8 @@ timer reminds management before it expires.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from sqlmodel import Session, func, select
@@ -25,6 +24,7 @@ from cmsflow.carbon.models import (
     MaturityScore,
 )
 from cmsflow.core import signals
+from cmsflow.core.clock import at_local
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import NotFound, PermissionDenied, ValidationError
 from cmsflow.core.models import next_value
@@ -286,7 +286,7 @@ def issue_maturity_report(step, data: dict) -> dict:
                    valid_until=ev.valid_until.isoformat())
     _changed(session, ev)
     remind = ev.valid_until - timedelta(days=config()["MATURITY_EXPIRY_REMINDER_DAYS"])
-    return {"remind_at": datetime.combine(remind, time(8, 0), ZoneInfo(config()["TIMEZONE"])).isoformat()}
+    return {"remind_at": at_local(remind).isoformat()}
 
 
 @services.register("remind_maturity_expiry")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from docxtpl import DocxTemplate
 from flask import current_app
@@ -12,16 +11,12 @@ from sqlmodel import Session, select
 
 from cmsflow.auth.models import Department, User
 from cmsflow.compliance.models import RESULTS, ComplianceEvaluation
+from cmsflow.core.clock import day_bounds, local_date
 from cmsflow.core.errors import ValidationError
 from cmsflow.core.runtime import config
 from cmsflow.nonconformities.models import Nonconformity
 from cmsflow.registers.models import ComplianceObligation
 from cmsflow.registers.specs import FREQ
-
-
-def _local(value: datetime) -> date:
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(ZoneInfo(config()["TIMEZONE"])).date()
 
 
 def period_results(session: Session, start: date, end: date) -> dict:
@@ -33,9 +28,7 @@ def period_results(session: Session, start: date, end: date) -> dict:
     """
     if end < start:
         raise ValidationError("评价期间的结束日期早于开始日期", code="invalid_period")
-    tz = ZoneInfo(config()["TIMEZONE"])
-    t0 = datetime.combine(start, time.min, tz).astimezone(UTC)
-    t1 = datetime.combine(end, time.max, tz).astimezone(UTC)
+    t0, t1 = day_bounds(start, end)
     latest: dict[int, ComplianceEvaluation] = {}
     for ev in session.exec(select(ComplianceEvaluation).where(
             ComplianceEvaluation.status == "closed", ComplianceEvaluation.confirmed_at >= t0,
@@ -61,7 +54,7 @@ def render(session: Session, start: date, end: date, prepared_by: User) -> bytes
                      "department": depts.get(ob.department_id, ""),
                      "frequency": FREQ.get(ob.evaluation_frequency, ob.evaluation_frequency),
                      "result": RESULTS.get(ev.result, ev.result or ""),
-                     "evaluated_on": _local(ev.evaluated_at).isoformat() if ev.evaluated_at else "",
+                     "evaluated_on": local_date(ev.evaluated_at).isoformat() if ev.evaluated_at else "",
                      "evaluated_by": name(ev.evaluated_by_id), "confirmed_by": name(ev.confirmed_by_id),
                      "evidence": ev.evidence or "", "nonconformity": nc.code if nc else ""})
     t = res["totals"]

@@ -14,8 +14,7 @@ text is cancelled; a changed frequency re-plans the schedule from today.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from dateutil.relativedelta import relativedelta
 from sqlmodel import Session, select
@@ -23,6 +22,7 @@ from sqlmodel import Session, select
 from cmsflow.auth.models import User
 from cmsflow.compliance.models import RESULTS, TASK_STATUS, ComplianceEvaluation, ObligationSchedule
 from cmsflow.core import signals
+from cmsflow.core.clock import at_local
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import NotFound, PermissionDenied, ValidationError
 from cmsflow.core.models import next_value
@@ -62,7 +62,7 @@ def next_due(after: date, frequency: str) -> date:
 
 def timer_at(day: date) -> str:
     """ISO instant (with offset) of 08:00 local time on ``day``: when a due evaluation starts."""
-    return datetime.combine(day, time(8, 0), ZoneInfo(config()["TIMEZONE"])).isoformat()
+    return at_local(day).isoformat()
 
 
 def _durations() -> dict:

@@ -6,8 +6,7 @@ nonconformity's records and returns the variables the process needs. Status foll
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -15,6 +14,7 @@ from sqlmodel import Session, select
 from cmsflow.auth.models import Department, User
 from cmsflow.auth.service import department_by_code, users_in_role
 from cmsflow.core import signals
+from cmsflow.core.clock import local_date
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.core.models import next_value
@@ -394,7 +394,7 @@ def complete_step(session: Session, nc: Nonconformity, user: User, step: str, *,
     the case is at another step, plus whatever the step's handler raises.
     """
     if step == "verification" and nc.status == "awaiting_verification":
-        when = _as_date(nc.verification_from).isoformat() if nc.verification_from else "等待期满后"
+        when = local_date(nc.verification_from).isoformat() if nc.verification_from else "等待期满后"
         raise Conflict(f"有效性验证最早于 {when} 进行（实施后须经过等待期）", code="verification_too_early")
     return workflow.complete_step(session, SUBJECT, nc.id, step, user, decision=decision, comment=comment,
                                   password=password, data=data)
@@ -456,7 +456,7 @@ def statistics(session: Session, start: date, end: date) -> dict:
     by_clause = _count(session, NonconformityClause.clause,
                        (NonconformityClause.nonconformity_id.in_([r.id for r in rows] or [-1]),))
     closed = [r for r in rows if r.status == "closed" and r.closed_at]
-    days = [(_as_date(r.closed_at) - r.raised_on).days for r in closed]
+    days = [(local_date(r.closed_at) - r.raised_on).days for r in closed]
     by_month: dict[str, int] = {}
     for r in rows:
         by_month[r.raised_on.strftime("%Y-%m")] = by_month.get(r.raised_on.strftime("%Y-%m"), 0) + 1
@@ -473,8 +473,3 @@ def _tally(values) -> dict:
     for v in values:
         out[v] = out.get(v, 0) + 1
     return out
-
-
-def _as_date(value: datetime) -> date:
-    """A stored UTC instant as the organisation's calendar date (config TIMEZONE)."""
-    return value.astimezone(ZoneInfo(config()["TIMEZONE"])).date()

@@ -10,9 +10,8 @@ Sections follow T/CECA-G §10.3.2 a)–f) and DB14/T 2970 §9.3.1 a)–e).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, func, select
 
@@ -20,7 +19,7 @@ from cmsflow.audits.models import NONCONFORMING, RESULTS, Audit, AuditFinding
 from cmsflow.auth.models import User
 from cmsflow.compliance.models import RESULTS as COMPLIANCE_RESULTS
 from cmsflow.compliance.models import ComplianceEvaluation
-from cmsflow.core.runtime import config
+from cmsflow.core.clock import day_bounds, local_date
 from cmsflow.documents.models import DocumentVersion
 from cmsflow.nonconformities import service as nonconformities
 from cmsflow.nonconformities.models import SOURCES, STATUSES, Nonconformity
@@ -56,19 +55,18 @@ class Period:
     @property
     def t0(self) -> datetime:
         """Start of the first day in the organisation's time zone, as an aware UTC instant."""
-        return datetime.combine(self.start, time.min, ZoneInfo(config()["TIMEZONE"])).astimezone(UTC)
+        return day_bounds(self.start, self.end)[0]
 
     @property
     def t1(self) -> datetime:
         """End of the last day in the organisation's time zone, as an aware UTC instant."""
-        return datetime.combine(self.end, time.max, ZoneInfo(config()["TIMEZONE"])).astimezone(UTC)
+        return day_bounds(self.start, self.end)[1]
 
     def has(self, value) -> bool:
         if value is None:
             return False
         if isinstance(value, datetime):
-            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-            return self.t0 <= aware <= self.t1
+            return self.start <= local_date(value) <= self.end
         return self.start <= value <= self.end
 
 

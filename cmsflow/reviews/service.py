@@ -11,14 +11,14 @@ the date does not drift). Changing the schedule restarts the cycle.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from dateutil.relativedelta import relativedelta
 from sqlmodel import Session, func, select
 
 from cmsflow.auth.models import User
 from cmsflow.core import signals
+from cmsflow.core.clock import at_local
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import NotFound, PermissionDenied, ValidationError
 from cmsflow.core.models import next_value
@@ -46,10 +46,6 @@ OPTIONAL_TEXTS = ("policy_changes", "objective_changes", "system_changes", "impr
 def _durations() -> dict:
     days = config()["REVIEW_STEP_DUE_DAYS"]
     return {"step_due_days": days, "step_due": f"P{days}D", "step_escalation": f"P{days * 2}D"}
-
-
-def _timer_at(day: date) -> str:
-    return datetime.combine(day, time(8, 0), ZoneInfo(config()["TIMEZONE"])).isoformat()
 
 
 def _date(raw, name: str, label: str, errors: dict) -> date | None:
@@ -183,7 +179,7 @@ def set_schedule(session: Session, actor: User, *, next_review_on, interval_mont
     session.flush()
     inst = workflow.start_process(session, SCHEDULE_PROCESS, SCHEDULE_SUBJECT, sched.id, {
         "schedule_id": sched.id,
-        "scheduled": {"next_review_at": _timer_at(nxt - relativedelta(days=lead)), "active": True}}, actor)
+        "scheduled": {"next_review_at": at_local(nxt - relativedelta(days=lead)).isoformat(), "active": True}}, actor)
     sched.instance_id = inst.id
     history.record(session, actor, "review_schedule_set", SCHEDULE_SUBJECT, sched.id,
                    next_review_on=nxt.isoformat(), interval_months=months, preparation_days=lead)
@@ -224,7 +220,7 @@ def start_scheduled_review(step, data: dict) -> dict:
     while nxt - relativedelta(days=sched.preparation_days) <= date.today():
         nxt += relativedelta(months=sched.interval_months)
     sched.next_review_on, sched.updated_at = nxt, utcnow()
-    return {"active": True, "next_review_at": _timer_at(nxt - relativedelta(days=sched.preparation_days)),
+    return {"active": True, "next_review_at": at_local(nxt - relativedelta(days=sched.preparation_days)).isoformat(),
             "review_id": review.id}
 
 
