@@ -59,12 +59,7 @@ def _changed(session: Session, audit: Audit) -> None:
 @signals.process_stepped.connect_via("internal_audit")
 def _follow_process(_sender, instance, session: Session, **_kw) -> None:
     audit = session.get(Audit, instance.subject_id)
-    if audit is None or audit.status == "closed":
-        return
-    task = open_task(session, audit)
-    status = TASK_STATUS.get(task.name, audit.status) if task else audit.status
-    if status != audit.status:
-        audit.status = status
+    if workflow.follow_open_task(session, audit, AUDIT, TASK_STATUS, ("closed",)):
         _changed(session, audit)
 
 

@@ -101,11 +101,7 @@ def _changed(session: Session, ev: MaturityEvaluation) -> None:
 @signals.process_stepped.connect_via(PROCESS)
 def _follow_process(_sender, instance, session: Session, **_kw) -> None:
     ev = session.get(MaturityEvaluation, instance.subject_id)
-    if ev is None or ev.status == "issued":
-        return
-    task = workflow.open_task(session, SUBJECT, ev.id)
-    if task is not None and MATURITY_TASK_STATUS.get(task.name, ev.status) != ev.status:
-        ev.status = MATURITY_TASK_STATUS[task.name]
+    if workflow.follow_open_task(session, ev, SUBJECT, MATURITY_TASK_STATUS, ("issued",)):
         _changed(session, ev)
 
 

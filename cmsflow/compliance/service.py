@@ -200,11 +200,7 @@ def _changed(session: Session, ev: ComplianceEvaluation) -> None:
 @signals.process_stepped.connect_via(PROCESS)
 def _follow_process(_sender, instance, session: Session, **_kw) -> None:
     ev = session.get(ComplianceEvaluation, instance.subject_id)
-    if ev is None or ev.status in ("closed", "cancelled"):
-        return
-    task = workflow.open_task(session, SUBJECT, ev.id)
-    if task is not None and TASK_STATUS.get(task.name, ev.status) != ev.status:
-        ev.status = TASK_STATUS[task.name]
+    if workflow.follow_open_task(session, ev, SUBJECT, TASK_STATUS, ("closed", "cancelled")):
         _changed(session, ev)
 
 

@@ -138,11 +138,7 @@ def refresh_inputs(session: Session, actor: User, review: ManagementReview) -> M
 @signals.process_stepped.connect_via(PROCESS)
 def _follow_process(_sender, instance, session: Session, **_kw) -> None:
     review = session.get(ManagementReview, instance.subject_id)
-    if review is None or review.status == "closed":
-        return
-    task = workflow.open_task(session, SUBJECT, review.id)
-    if task is not None and TASK_STATUS.get(task.name, review.status) != review.status:
-        review.status = TASK_STATUS[task.name]
+    if workflow.follow_open_task(session, review, SUBJECT, TASK_STATUS, ("closed",)):
         _changed(session, review)
 
 

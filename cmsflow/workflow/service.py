@@ -234,6 +234,23 @@ def open_task(session: Session, subject_type: str, subject_id: int) -> HumanTask
     return rows[0] if rows else None
 
 
+def follow_open_task(session: Session, record, subject_type: str, task_status: dict[str, str],
+                     final: tuple[str, ...]) -> bool:
+    """Set ``record.status`` to the status its open task stands for (``task_status``: task name → status).
+
+    A record in a ``final`` status, without an open task, or at a task not in the map keeps its status.
+    Returns True when the status changed (the caller then records the change).
+    """
+    if record is None or record.status in final:
+        return False
+    task = open_task(session, subject_type, record.id)
+    status = task_status.get(task.name, record.status) if task else record.status
+    if status == record.status:
+        return False
+    record.status = status
+    return True
+
+
 def claim_due_instance(session: Session) -> ProcessInstance | None:
     """The instance with the earliest due timer, or None.
 
