@@ -15,6 +15,7 @@ from cmsflow.audits.programmes import AUDIT, check_independence
 from cmsflow.auth.models import Department, User
 from cmsflow.auth.service import users_in_role
 from cmsflow.core import signals
+from cmsflow.core.attachments import store_attachment
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.core.runtime import config, file_store
@@ -28,9 +29,6 @@ from cmsflow.workflow import services, taskforms
 from cmsflow.workflow.models import HumanTask, Notification
 
 EDIT_STEPS = ("prepare_checklist", "record_findings")
-ATTACHMENT_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
-                    ".docx": templating.DOCX_MIME,
-                    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def get(session: Session, audit_id: int) -> Audit:
@@ -220,14 +218,8 @@ def remove_line(session: Session, user: User, audit: Audit, line: AuditFinding) 
 def attach(session: Session, user: User, audit: Audit, line: AuditFinding, filename: str, data: bytes) -> None:
     """Store an evidence file (PDF, image, Word, Excel) for a line; refused with a reason otherwise."""
     _editable(session, audit, user)
-    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if ext not in ATTACHMENT_TYPES:
-        raise ValidationError("附件只接受 PDF、图片（JPG/PNG）、Word 或 Excel 文件", code="attachment_type")
-    if not data or len(data) > config()["MAX_UPLOAD_BYTES"]:
-        raise ValidationError("附件为空或超过大小上限", code="attachment_size")
-    sha = file_store().put(session, data, ATTACHMENT_TYPES[ext])
-    line.attachments = [*line.attachments, {"sha256": sha, "filename": name[:200]}]
+    sha, name = store_attachment(session, filename, data)
+    line.attachments = [*line.attachments, {"sha256": sha, "filename": name}]
     session.flush()
 
 

@@ -34,6 +34,7 @@ from cmsflow.carbon.models import (
     ProductionOutput,
     RecalculationRun,
 )
+from cmsflow.core.attachments import store_attachment
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.core.runtime import config
@@ -557,22 +558,13 @@ def attach_evidence(session: Session, actor: User, activity_id: int, filename: s
 
     Raises NotFound, PermissionDenied, ValidationError (file type or size refused, with the reason).
     """
-    from cmsflow.audits.service import ATTACHMENT_TYPES
-    from cmsflow.core.runtime import file_store
-
     if actor.role not in EDIT_ROLES:
         raise PermissionDenied("无权上传活动数据证据")
     row = session.get(ActivityData, activity_id)
     if row is None:
         raise NotFound("活动数据不存在")
-    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if ext not in ATTACHMENT_TYPES:
-        raise ValidationError("证据只接受 PDF、图片（JPG/PNG）、Word 或 Excel 文件", code="attachment_type")
-    if not data or len(data) > config()["MAX_UPLOAD_BYTES"]:
-        raise ValidationError("证据文件为空或超过大小上限", code="attachment_size")
-    row.evidence_sha256 = file_store().put(session, data, ATTACHMENT_TYPES[ext])
-    row.evidence_filename = name[:255]
+    row.evidence_sha256, row.evidence_filename = store_attachment(session, filename, data, "证据")
+    name = row.evidence_filename
     history.record(session, actor, "activity_evidence_attached", "carbon_activity", row.id, filename=name,
                    sha256=row.evidence_sha256)
     return row
