@@ -23,6 +23,7 @@ from cmsflow.core.db import db_session
 from cmsflow.core.errors import NotFound, ValidationError
 from cmsflow.nonconformities.presenters import username
 from cmsflow.registers.models import EmissionSource
+from cmsflow.web.files import send_stored
 from cmsflow.web.setup import commit
 
 
@@ -142,20 +143,10 @@ def carbon_activity_evidence(activity_id: int):
 
 @blueprint.get("/carbon/activity/<int:activity_id>/evidence")
 def carbon_activity_evidence_get(activity_id: int):
-    import io
-
-    from flask import send_file
-
-    from cmsflow.core.runtime import file_store
-    from cmsflow.core.storage import StoredFile
-
     row = db_session().get(ActivityData, activity_id)
-    if row is None or not row.evidence_sha256:
-        raise NotFound("没有证据文件")
-    stored = db_session().get(StoredFile, row.evidence_sha256)
-    return send_file(io.BytesIO(file_store().get(row.evidence_sha256)), as_attachment=True,
-                     mimetype=stored.content_type if stored else "application/octet-stream",
-                     download_name=row.evidence_filename or "evidence")
+    if row is None:
+        raise NotFound("活动数据不存在")
+    return send_stored(row.evidence_sha256, row.evidence_filename or "evidence", "没有证据文件")
 
 
 @blueprint.get("/carbon/output")

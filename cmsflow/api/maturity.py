@@ -1,9 +1,7 @@
 """/api/v1/maturity: the scoring scheme and maturity evaluations (plan, reviews, scores, report)."""
 from __future__ import annotations
 
-import io
-
-from flask import g, jsonify, send_file
+from flask import g, jsonify
 from sqlmodel import select
 
 from cmsflow.api.reviews import step_body
@@ -11,10 +9,8 @@ from cmsflow.api.views import blueprint, read_json
 from cmsflow.carbon import evaluation
 from cmsflow.carbon.models import MaturityEvaluation
 from cmsflow.core.db import db_session
-from cmsflow.core.errors import NotFound
-from cmsflow.core.runtime import file_store
-from cmsflow.documents.templating import DOCX_MIME
 from cmsflow.nonconformities.presenters import username
+from cmsflow.web.files import send_stored
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
 
@@ -84,8 +80,4 @@ def maturity_step(ev_id: int, step: str):
 @blueprint.get("/maturity-evaluations/<int:ev_id>/report.docx")
 def maturity_report(ev_id: int):
     ev = evaluation.get(db_session(), ev_id)
-    sha = ev.record_sha256 or ev.report_sha256
-    if not sha:
-        raise NotFound("评价报告尚未生成")
-    return send_file(io.BytesIO(file_store().get(sha)), mimetype=DOCX_MIME, as_attachment=True,
-                     download_name=f"{ev.code}.docx")
+    return send_stored(ev.record_sha256 or ev.report_sha256, f"{ev.code}.docx", "评价报告尚未生成")

@@ -1,19 +1,16 @@
 """/api/v1/management-reviews, /api/v1/review-actions: reviews, their schedule, inputs, steps, records."""
 from __future__ import annotations
 
-import io
-
-from flask import g, jsonify, request, send_file
+from flask import g, jsonify, request
 from sqlmodel import select
 
 from cmsflow.api.views import blueprint, read_json
 from cmsflow.core.db import db_session
-from cmsflow.core.errors import NotFound, ValidationError
-from cmsflow.core.runtime import file_store
-from cmsflow.documents.templating import DOCX_MIME
+from cmsflow.core.errors import ValidationError
 from cmsflow.reviews import service
 from cmsflow.reviews.models import ManagementReview
 from cmsflow.reviews.presenters import action_json, review_json, schedule_json
+from cmsflow.web.files import send_stored
 from cmsflow.web.setup import commit
 
 
@@ -64,22 +61,16 @@ def review_step(review_id: int, step: str):
     return jsonify(review_json(db_session(), service.get(db_session(), review_id), full=True))
 
 
-def _docx(sha: str | None, name: str):
-    if not sha:
-        raise NotFound("该文件尚未生成")
-    return send_file(io.BytesIO(file_store().get(sha)), mimetype=DOCX_MIME, as_attachment=True, download_name=name)
-
-
 @blueprint.get("/management-reviews/<int:review_id>/input-report.docx")
 def review_input_report(review_id: int):
     review = service.get(db_session(), review_id)
-    return _docx(review.input_report_sha256, f"{review.code}-inputs.docx")
+    return send_stored(review.input_report_sha256, f"{review.code}-inputs.docx")
 
 
 @blueprint.get("/management-reviews/<int:review_id>/minutes.docx")
 def review_minutes(review_id: int):
     review = service.get(db_session(), review_id)
-    return _docx(review.record_sha256 or review.minutes_sha256, f"{review.code}-minutes.docx")
+    return send_stored(review.record_sha256 or review.minutes_sha256, f"{review.code}-minutes.docx")
 
 
 @blueprint.get("/management-reviews/schedule")

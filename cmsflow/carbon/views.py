@@ -26,6 +26,7 @@ from cmsflow.carbon.models import (
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError, NotFound
 from cmsflow.registers.models import EmissionSource
+from cmsflow.web.files import send_stored
 from cmsflow.web.setup import commit
 
 blueprint = Blueprint("carbon", __name__, template_folder="templates", url_prefix="/carbon")
@@ -249,20 +250,10 @@ def maturity_step(ev_id: int, step: str):
 
 @blueprint.get("/maturity/<int:ev_id>/report.docx")
 def maturity_report(ev_id: int):
-    import io
-
-    from flask import send_file
-
     from cmsflow.carbon import evaluation
-    from cmsflow.core.runtime import file_store
-    from cmsflow.documents.templating import DOCX_MIME
 
     ev = evaluation.get(db_session(), ev_id)
-    sha = ev.record_sha256 or ev.report_sha256
-    if not sha:
-        raise NotFound("评价报告尚未生成")
-    return send_file(io.BytesIO(file_store().get(sha)), mimetype=DOCX_MIME, as_attachment=True,
-                     download_name=f"{ev.code}-成熟度评价报告.docx")
+    return send_stored(ev.record_sha256 or ev.report_sha256, f"{ev.code}-成熟度评价报告.docx", "评价报告尚未生成")
 
 
 @blueprint.get("/activity/template.xlsx")
@@ -301,17 +292,7 @@ def activity_import():
 
 @blueprint.get("/activity/<int:activity_id>/evidence")
 def activity_evidence(activity_id: int):
-    import io
-
-    from flask import send_file
-
-    from cmsflow.core.runtime import file_store
-    from cmsflow.core.storage import StoredFile
-
     row = db_session().get(ActivityData, activity_id)
-    if row is None or not row.evidence_sha256:
-        raise NotFound("没有证据文件")
-    stored = db_session().get(StoredFile, row.evidence_sha256)
-    return send_file(io.BytesIO(file_store().get(row.evidence_sha256)), as_attachment=True,
-                     mimetype=stored.content_type if stored else "application/octet-stream",
-                     download_name=row.evidence_filename or "evidence")
+    if row is None:
+        raise NotFound("活动数据不存在")
+    return send_stored(row.evidence_sha256, row.evidence_filename or "evidence", "没有证据文件")

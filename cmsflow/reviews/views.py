@@ -1,10 +1,9 @@
 """Management review pages: the cycle, reviews with their inputs, outputs and actions, step forms."""
 from __future__ import annotations
 
-import io
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
@@ -12,11 +11,10 @@ from sqlmodel import select
 from cmsflow.auth.models import User
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError, NotFound
-from cmsflow.core.runtime import file_store
-from cmsflow.documents.templating import DOCX_MIME
 from cmsflow.history import service as history
 from cmsflow.reviews import service
 from cmsflow.reviews.models import ACTION_KINDS, ACTION_STATUSES, STATUSES, ManagementReview, ReviewAction
+from cmsflow.web.files import send_stored
 from cmsflow.web.setup import commit
 from cmsflow.workflow.assignment import may_act
 
@@ -143,10 +141,7 @@ def refresh(review_id: int):
 def docx(review_id: int, kind: str):
     review = service.get(db_session(), review_id)
     sha = {"inputs": review.input_report_sha256, "minutes": review.record_sha256 or review.minutes_sha256}.get(kind)
-    if not sha:
-        raise NotFound("该文件尚未生成")
-    name = f"{review.code}-{'评审输入报告' if kind == 'inputs' else '管理评审报告'}.docx"
-    return send_file(io.BytesIO(file_store().get(sha)), mimetype=DOCX_MIME, as_attachment=True, download_name=name)
+    return send_stored(sha, f"{review.code}-{'评审输入报告' if kind == 'inputs' else '管理评审报告'}.docx")
 
 
 @blueprint.post("/actions/<int:action_id>/complete")
