@@ -299,8 +299,9 @@ def _audits(session: Session, p: Period) -> Section:
 
 def _compliance(session: Session, p: Period) -> Section:
     s = Section("compliance", "合规性评价的结果", "T/CECA-G 10.3.2 d)；DB14/T 2970 9.3.1 c) 4)")
-    evaluations = [e for e in session.exec(select(ComplianceEvaluation).where(
-        ComplianceEvaluation.status == "closed").order_by(ComplianceEvaluation.confirmed_at)) if p.has(e.confirmed_at)]
+    evaluations = list(session.exec(select(ComplianceEvaluation).where(
+        ComplianceEvaluation.status == "closed", ComplianceEvaluation.confirmed_at >= p.t0,
+        ComplianceEvaluation.confirmed_at <= p.t1).order_by(ComplianceEvaluation.confirmed_at)))
     total = session.exec(select(func.count()).select_from(reg.ComplianceObligation)).one()
     evaluated = {e.obligation_id for e in evaluations}
     by_result = {k: sum(1 for e in evaluations if e.result == k) for k in COMPLIANCE_RESULTS}
@@ -321,8 +322,8 @@ def _compliance(session: Session, p: Period) -> Section:
 
 def _system_changes(session: Session, p: Period) -> Section:
     s = Section("system_changes", "碳排放管理体系变更的需求", "T/CECA-G 10.3.2 e)")
-    versions = [v for v in session.exec(select(DocumentVersion).where(DocumentVersion.effective_date.is_not(None)))
-                if p.has(v.effective_date)]
+    versions = session.exec(select(DocumentVersion.id).where(DocumentVersion.effective_date >= p.start,
+                                                            DocumentVersion.effective_date <= p.end)).all()
     needs = list(session.exec(select(Nonconformity).where(
         Nonconformity.system_change_needed == True, Nonconformity.raised_on >= p.start,  # noqa: E712
         Nonconformity.raised_on <= p.end)))
@@ -373,8 +374,8 @@ def _communications(session: Session, p: Period) -> Section:
 def _opportunities(session: Session, p: Period) -> Section:
     s = Section("opportunities", "持续改进的机会", "T/CECA-G 10.3.2 f)")
     opps = list(session.exec(select(reg.Risk).where(reg.Risk.kind == "opportunity", reg.Risk.status != "closed")))
-    observations = [f for f in session.exec(select(AuditFinding).where(AuditFinding.result == "observation"))
-                    if p.has(f.recorded_at)]
+    observations = list(session.exec(select(AuditFinding).where(
+        AuditFinding.result == "observation", AuditFinding.recorded_at >= p.t0, AuditFinding.recorded_at <= p.t1)))
     s.data = {"open_opportunities": len(opps), "audit_observations": len(observations)}
     s.figure("未关闭的机遇", len(opps))
     s.figure("内审观察项", len(observations))
