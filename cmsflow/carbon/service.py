@@ -466,7 +466,7 @@ def check_deviations(session: Session, month: date) -> list[Deviation]:
                 Deviation.indicator_id == ind.id, Deviation.period == month)).first():
             continue
         e = _month_sums(session, month, month, ind.source_ids or None).get(month, Decimal(0))
-        c = e / units.convert(out.quantity, out.unit, out.unit)
+        c = e / out.quantity
         pct = (c - ind.target) / ind.target * 100
         if pct <= ind.threshold_percent:
             continue
