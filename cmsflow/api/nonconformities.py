@@ -12,13 +12,14 @@ from cmsflow.core.errors import ValidationError
 from cmsflow.nonconformities import service
 from cmsflow.nonconformities.presenters import export_xlsx, nc_json
 from cmsflow.registers.transfer import MIME
+from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
 
 
 @blueprint.get("/nonconformities")
 def nc_list():
-    rows = service.query(db_session(), request.args)
-    return jsonify({"nonconformities": [nc_json(db_session(), nc) for nc in rows]})
+    page = paginate(service.statement(db_session(), request.args), request.args, per_page=None, session=db_session())
+    return jsonify({"nonconformities": [nc_json(db_session(), nc) for nc in page.items], **page.as_dict()})
 
 
 @blueprint.post("/nonconformities")

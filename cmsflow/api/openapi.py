@@ -34,6 +34,13 @@ def _query(name: str, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": {"type": "string"}}
 
 
+PAGING = [{"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+          {"name": "per_page", "in": "query", "required": False,
+           "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}]
+PAGE_FIELDS = {"page": {"type": "integer"}, "per_page": {"type": "integer"}, "pages": {"type": "integer"},
+               "total": {"type": "integer"}}
+
+
 SCHEMAS = {
     "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}}, "required": ["code", "message"]}}},
@@ -81,9 +88,9 @@ def spec() -> dict:
         "/doc-templates": {"get": _op("Word templates and their fields", _json(
             {"type": "array", "items": _ref("Template")}), errors=(401,))},
         "/documents": {
-            "get": _op("Document register", _json({"type": "object", "properties": {
-                "documents": {"type": "array", "items": _ref("Document")}}}),
-                params=[_query("doc_type"), _query("department"), _query("status"), _query("q")]),
+            "get": _op("Document register, a page at a time", _json({"type": "object", "properties": {
+                "documents": {"type": "array", "items": _ref("Document")}, **PAGE_FIELDS}}),
+                params=[_query("doc_type"), _query("department"), _query("status"), _query("q"), *PAGING]),
             "post": _op("Create a document from a template (version 1, draft)", doc,
                         body={j: {"schema": _ref("NewDocument")}}, status="201")},
         "/documents/{id}": {"get": _op("One document with its versions", doc, params=[_path_id("id")])},
@@ -128,8 +135,9 @@ def spec() -> dict:
         "/registers": {"get": _op("The registers and their fields", _json({"type": "array", "items": {
             "type": "object"}}), errors=(401,))},
         "/registers/{name}": {
-            "get": _op("Records of a register (filters: any filterable field, q)", _json({"type": "object"}),
-                       params=[_name()], errors=(400, 401, 404)),
+            "get": _op("Records of a register, a page at a time (filters: any filterable field, q)",
+                       _json({"type": "object", "properties": PAGE_FIELDS}), params=[_name(), *PAGING],
+                       errors=(400, 401, 404)),
             "post": _op("Create a record (field errors in error.details.fields)", _json({"type": "object"}),
                         params=[_name()], body={j: {"schema": {"type": "object"}}}, status="201")},
         "/registers/{name}/{id}": {
@@ -187,7 +195,8 @@ def nonconformity_paths() -> dict:
     new_nc = {"type": "object", "required": ["title", "description", "source", "department"], "properties": {
         "title": {"type": "string"}, "description": {"type": "string"}, "evidence": {"type": "string"},
         "source": {"enum": ["internal_audit", "compliance_evaluation", "monitoring", "management_review",
-                            "interested_party", "external_audit", "other"]},
+                            "interested_party", "external_audit", "verification", "carbon_compliance",
+                            "other"]},
         "department": {"type": "string", "description": "department code"},
         "severity": {"enum": ["minor", "major"]}, "clauses": {"type": "array", "items": {"type": "string"}},
         "verifier": {"type": "string", "description": "username"},
@@ -195,8 +204,9 @@ def nonconformity_paths() -> dict:
     filters = [_query(n) for n in ("source", "status", "department", "clause", "overdue", "q")]
     return {
         "/nonconformities": {
-            "get": _op("Nonconformity register (status=open for all open ones; overdue=1)", _json(
-                {"type": "object"}), params=filters, errors=(401,)),
+            "get": _op("Nonconformity register, a page at a time (status=open for all open ones; overdue=1)",
+                       _json({"type": "object", "properties": PAGE_FIELDS}), params=[*filters, *PAGING],
+                       errors=(401,)),
             "post": _op("Raise a nonconformity; starts corrective_action.bpmn", obj,
                         body={j: {"schema": new_nc}}, status="201", errors=(400, 401, 403))},
         "/nonconformities/{id}": {"get": _op("One nonconformity with its chain, actions and history", obj,

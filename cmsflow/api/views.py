@@ -16,6 +16,7 @@ from cmsflow.registers import specs as register_specs
 from cmsflow.registers import transfer
 from cmsflow.search import service as search
 from cmsflow.standards import service as standards
+from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit, csrf
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow.models import HumanTask
@@ -77,10 +78,10 @@ def doc_templates():
 @blueprint.get("/documents")
 def list_documents():
     args = request.args
-    docs = documents.list_documents(db_session(), g.api_user, doc_type=args.get("doc_type"),
-                                    department=args.get("department"), status=args.get("status"),
-                                    text=args.get("q"))
-    return jsonify({"documents": [document_json(db_session(), d) for d in docs]})
+    stmt = documents.register_statement(g.api_user, doc_type=args.get("doc_type"), department=args.get("department"),
+                                        status=args.get("status"), text=args.get("q"))
+    page = paginate(stmt, args, per_page=None, session=db_session())
+    return jsonify({"documents": [document_json(db_session(), d) for d in page.items], **page.as_dict()})
 
 
 @blueprint.post("/documents")
@@ -212,8 +213,9 @@ def registers_index():
 @blueprint.get("/registers/<name>")
 def register_list(name: str):
     sp = register_specs.spec(name)
-    rows = registers.query(db_session(), sp, request.args, request.args.get("q"))
-    return jsonify({"records": [registers.as_json(db_session(), sp, r) for r in rows]})
+    stmt = registers.statement(db_session(), sp, request.args, request.args.get("q"))
+    page = paginate(stmt, request.args, per_page=None, session=db_session())
+    return jsonify({"records": [registers.as_json(db_session(), sp, r) for r in page.items], **page.as_dict()})
 
 
 @blueprint.post("/registers/<name>")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from cmsflow.auth.models import Department, User
@@ -310,10 +311,13 @@ def read_file(session: Session, doc: Document, number: int) -> tuple[DocumentVer
     return row, file_store().get(row.file_sha256)
 
 
-def list_documents(session: Session, user: User, *, doc_type=None, department=None, status=None,
-                   text=None) -> list[Document]:
-    """The register, filtered; drafts of other departments are hidden from ordinary users."""
+def register_statement(user: User, *, doc_type=None, department=None, status=None, text=None):
+    """The register query (a ``Select`` of Document ordered by code) with :func:`can_view` in SQL: drafts of
+    other departments are hidden from ordinary users."""
     q = select(Document)
+    if user.role not in MANAGE_ROLES + ("top_management",):
+        q = q.where(or_(Document.effective_version.is_not(None), Document.status.in_(("superseded", "obsolete")),
+                        Document.author_id == user.id, Document.department_id == user.department_id))
     if doc_type:
         q = q.where(Document.doc_type == doc_type)
     if department:
@@ -325,5 +329,9 @@ def list_documents(session: Session, user: User, *, doc_type=None, department=No
     if text:
         like = f"%{text.strip()}%"
         q = q.where(Document.title.ilike(like) | Document.code.ilike(like))
-    docs = session.exec(q.order_by(Document.code)).all()
-    return [d for d in docs if can_view(user, d)]
+    return q.order_by(Document.code)
+
+
+def list_documents(session: Session, user: User, **filters) -> list[Document]:
+    """Every document of the register the user may see (filters of :func:`register_statement`)."""
+    return list(session.exec(register_statement(user, **filters)))

@@ -402,15 +402,18 @@ def complete_step(session: Session, nc: Nonconformity, user: User, step: str, *,
 
 # --- queries and statistics -----------------------------------------------------------------------
 
-def overdue_ids(session: Session) -> set[int]:
-    rows = session.exec(select(HumanTask.subject_id).where(HumanTask.subject_type == SUBJECT,
-                                                           HumanTask.status == "open",
-                                                           HumanTask.due_at <= utcnow()))
-    return set(rows)
+def overdue_ids(session: Session, among: list[int] | None = None) -> set[int]:
+    """Ids of nonconformities with an open step past its due time (only those in ``among`` when given)."""
+    q = select(HumanTask.subject_id).where(HumanTask.subject_type == SUBJECT, HumanTask.status == "open",
+                                           HumanTask.due_at <= utcnow())
+    if among is not None:
+        q = q.where(HumanTask.subject_id.in_(among))
+    return set(session.exec(q))
 
 
-def query(session: Session, filters: dict | None = None) -> list[Nonconformity]:
-    """Filter by source, status (``open`` for any open status), department code, clause, overdue, q."""
+def statement(session: Session, filters: dict | None = None):
+    """The register query (a ``Select`` of Nonconformity, newest first) for source, status (``open`` for any
+    open status), department code, clause, overdue (an open step past its due time) and text ``q``."""
     f = filters or {}
     q = select(Nonconformity)
     if f.get("source"):
@@ -429,11 +432,15 @@ def query(session: Session, filters: dict | None = None) -> list[Nonconformity]:
         like = f"%{f['q']}%"
         q = q.where(Nonconformity.title.like(like) | Nonconformity.code.like(like)
                     | Nonconformity.description.like(like))
-    rows = list(session.exec(q.order_by(Nonconformity.id.desc())))
     if str(f.get("overdue", "")).lower() in ("1", "true", "yes", "on"):
-        late = overdue_ids(session)
-        rows = [r for r in rows if r.id in late]
-    return rows
+        q = q.where(Nonconformity.id.in_(select(HumanTask.subject_id).where(
+            HumanTask.subject_type == SUBJECT, HumanTask.status == "open", HumanTask.due_at <= utcnow())))
+    return q.order_by(Nonconformity.id.desc())
+
+
+def query(session: Session, filters: dict | None = None) -> list[Nonconformity]:
+    """Every nonconformity matching ``filters`` (see :func:`statement`), for exports."""
+    return list(session.exec(statement(session, filters)))
 
 
 def _count(session: Session, column, where) -> dict:

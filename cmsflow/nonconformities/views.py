@@ -35,10 +35,10 @@ def _choices() -> dict:
 @blueprint.get("/")
 def index():
     s = db_session()
-    page = paginate(service.query(s, request.args), request.args)
+    page = paginate(service.statement(s, request.args), request.args, session=s)
     depts = {d.id: d for d in s.exec(select(Department))}
     return render_template("nonconformities/list.html", rows=page.items, page=page, args=request.args, depts=depts,
-                           overdue=service.overdue_ids(s), **_choices())
+                           overdue=service.overdue_ids(s, [nc.id for nc in page.items]), **_choices())
 
 
 @blueprint.get("/export.xlsx")

@@ -5,7 +5,7 @@ import datetime as dt
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Numeric, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
@@ -175,3 +175,21 @@ class RegisterClause(SQLModel, table=True):
     register_name: str = Field(max_length=40, index=True)
     record_id: int = Field(index=True)
     clause: str = Field(max_length=40, index=True)
+
+
+# Indexes for the register filters (the list pages and API filter on these columns; booleans are left out,
+# an index does not help a two-valued column).
+FILTER_INDEXES = {
+    ContextIssue: ("kind", "category", "department_id"),
+    InterestedParty: ("party_type", "department_id"),
+    Risk: ("kind", "category", "status", "department_id"),
+    ComplianceObligation: ("obligation_type", "department_id"),
+    EmissionSource: ("facility", "source_category", "department_id"),
+    Instrument: ("department_id", "status"),
+    Objective: ("level", "department_id", "status"),
+    Training: ("department_id", "assessment"),
+    Communication: ("direction", "department_id"),
+}
+for _model, _columns in FILTER_INDEXES.items():
+    for _column in _columns:
+        Index(f"ix_{_model.__tablename__}_{_column}", _model.__table__.c[_column])

@@ -176,8 +176,9 @@ def as_json(session: Session, spec: RegisterSpec, row) -> dict:
     return out
 
 
-def query(session: Session, spec: RegisterSpec, filters: dict | None = None, text: str | None = None) -> list:
-    """Records matching equality filters on filterable fields (external values) and a text search."""
+def statement(session: Session, spec: RegisterSpec, filters: dict | None = None, text: str | None = None):
+    """The register query (a ``Select`` ordered by id): equality filters on filterable fields (external
+    values) and a text search on the title field; raises ValidationError on a malformed filter value."""
     q = select(spec.model)
     for f in spec.fields:
         raw = (filters or {}).get(f.name)
@@ -190,4 +191,9 @@ def query(session: Session, spec: RegisterSpec, filters: dict | None = None, tex
     if text:
         title = getattr(spec.model, spec.title_field)
         q = q.where(title.ilike(f"%{text.strip()}%"))
-    return list(session.exec(q.order_by(spec.model.id)))
+    return q.order_by(spec.model.id)
+
+
+def query(session: Session, spec: RegisterSpec, filters: dict | None = None, text: str | None = None) -> list:
+    """Every record matching (see :func:`statement`), for exports and imports."""
+    return list(session.exec(statement(session, spec, filters, text)))

@@ -15,6 +15,7 @@ from cmsflow.history import service as history
 from cmsflow.registers import service, transfer
 from cmsflow.registers.specs import BASELINE_ADJUSTMENT_REASONS, SPECS, spec
 from cmsflow.registers.values import display
+from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
 
 blueprint = Blueprint("registers", __name__, template_folder="templates", url_prefix="/registers")
@@ -36,12 +37,13 @@ def index():
 @blueprint.get("/<name>/")
 def records(name: str):
     sp = spec(name)
-    return _render_list(sp, service.query(db_session(), sp, request.args, request.args.get("q")), request.args)
+    return _render_list(sp, request.args)
 
 
-def _render_list(sp, rows, args, errors=None, status=200):
+def _render_list(sp, args, errors=None, status=200):
     s = db_session()
-    return render_template("registers/list.html", sp=sp, rows=rows, args=args, errors=errors,
+    page = paginate(service.statement(s, sp, args, args.get("q")), args, session=s)
+    return render_template("registers/list.html", sp=sp, rows=page.items, page=page, args=args, errors=errors,
                            display=lambda f, r: display(s, f, getattr(r, f.column)),
                            can_edit=service.can_edit(current_user, sp), **_choices()), status
 
@@ -68,7 +70,7 @@ def import_records(name: str):
     except transfer.ImportRejected as exc:
         s.rollback()
         flash(exc.message, "error")
-        return _render_list(sp, service.query(s, sp), {}, exc.errors, 400)
+        return _render_list(sp, {}, exc.errors, 400)
     flash(_("已导入 %(n)s 条记录", n=n), "success")
     return redirect(url_for(".records", name=name))
 

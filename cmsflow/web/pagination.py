@@ -1,10 +1,19 @@
-"""Page through a register: ``paginate(rows, request.args)`` keeps the other filters in the links."""
+"""Page through a register: ``paginate(source, request.args)`` keeps the other filters in the links.
+
+``source`` is a SQL ``Select`` (counted and sliced in the database: only one page of rows is loaded) or
+an already-built list (sliced in Python; for the few lists assembled from several sources).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from sqlalchemy import func, select
+from sqlalchemy.sql import Select
+
 PER_PAGE = 50
+API_PER_PAGE = 100  # API lists: ?page=&per_page= (1–500)
+MAX_PER_PAGE = 500
 
 
 @dataclass
@@ -23,14 +32,35 @@ class Page:
         """Query string for page ``number`` with the current filters."""
         return "?" + urlencode({**{k: v for k, v in self.args.items() if k != "page"}, "page": number})
 
+    def as_dict(self) -> dict:
+        """Paging fields of an API list answer: ``page``, ``per_page``, ``pages``, ``total``."""
+        return {"page": self.number, "per_page": self.per_page, "pages": self.pages, "total": self.total}
 
-def paginate(rows: list, args, per_page: int = PER_PAGE) -> Page:
-    """The ``page`` (1-based, from ``args``) of ``rows``; an out-of-range or malformed page shows page 1/last."""
+
+def _int_arg(args, name: str, default: int, low: int, high: int) -> int:
     try:
-        number = max(1, int(args.get("page", 1)))
+        return min(high, max(low, int(args.get(name, default))))
     except (TypeError, ValueError):
-        number = 1
-    pages = max(1, -(-len(rows) // per_page))
-    number = min(number, pages)
+        return default
+
+
+def paginate(source, args, per_page: int = PER_PAGE, session=None) -> Page:
+    """The ``page`` (1-based, from ``args``) of ``source``; an out-of-range or malformed page shows page 1/last.
+
+    With a ``Select``, ``session`` runs one COUNT and one LIMIT/OFFSET query (ordering is the statement's).
+    With ``per_page=None`` the size comes from ``args["per_page"]`` (1–500, default 100: API lists).
+    """
+    if per_page is None:
+        per_page = _int_arg(args, "per_page", API_PER_PAGE, 1, MAX_PER_PAGE)
+    number = _int_arg(args, "page", 1, 1, 10**9)
+    if isinstance(source, Select):
+        total = session.execute(select(func.count()).select_from(source.order_by(None).subquery())).scalar_one()
+    else:
+        total = len(source)
+    number = min(number, max(1, -(-total // per_page)))
     start = (number - 1) * per_page
-    return Page(rows[start:start + per_page], number, per_page, len(rows), dict(args.items()))
+    if isinstance(source, Select):
+        items = list(session.exec(source.limit(per_page).offset(start)))
+    else:
+        items = source[start:start + per_page]
+    return Page(items, number, per_page, total, dict(args.items()))
