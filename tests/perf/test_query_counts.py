@@ -61,6 +61,45 @@ def _review(api, i: int) -> None:
     assert res.status_code == 201, res.get_json()
 
 
+def _programme(api, i: int) -> None:
+    res = api("mr").post("/audit-programmes", json={
+        "title": f"{2010 + i}年度内部审核方案", "period_start": f"{2010 + i}-01-01", "period_end": f"{2010 + i}-12-31",
+        "objectives": "评价体系符合性", "criteria": ["DB44T1944"],
+        "audits": [{"title": f"生产部专项审核 {i}", "month": f"{2010 + i}-06", "departments": ["PRD"],
+                    "clauses": ["DB44T1944:9.1"], "lead_auditor": "auditor"}]})
+    assert res.status_code == 201, res.get_json()
+
+
+def _factor(api, i: int) -> None:
+    res = api("mr").post("/carbon/factors", json={
+        "code": f"ef.grid.{i}", "year": 2026, "name": f"区域电网排放因子 {i}", "kind": "emission_factor",
+        "value": "0.5703", "unit": "tCO2/MWh", "source": "生态环境部公告"})
+    assert res.status_code == 201, res.get_json()
+
+
+def _activity(api, i: int) -> None:
+    mr = api("mr")
+    if i == 0:
+        _factor(api, 0)
+        src = mr.post("/registers/emission_source", json={"name": "净购入电力", "facility": "全厂",
+                                                          "source_category": "purchased_electricity",
+                                                          "department": "ENE"}).get_json()
+        res = mr.client.put(f"/api/v1/carbon/methods/{src['id']}", headers=mr.headers, json={
+            "method": "electricity", "unit": "MWh", "factors": {"emission_factor": "ef.grid.0"}})
+        assert res.status_code == 200, res.get_json()
+    res = api("staff_ene").post("/carbon/activity", json={
+        "emission_source": "净购入电力", "period": f"2026-{i + 1:02d}", "quantity": "500", "unit": "MWh",
+        "data_source": "meter"})
+    assert res.status_code == 201, res.get_json()
+
+
+def _maturity(api, i: int) -> None:
+    res = api("mr").post("/maturity-evaluations", json={
+        "title": f"{2010 + i} 年度成熟度评价", "period_start": f"{2010 + i}-01-01", "period_end": f"{2010 + i}-10-31",
+        "lead": "auditor", "team": []})
+    assert res.status_code == 201, res.get_json()
+
+
 PAGES = [  # (page, how to add one row it lists, user)
     ("/nonconformities/", _nc, "mr"),
     ("/nonconformities/?status=open&department=PRD", _nc, "mr"),
@@ -71,6 +110,12 @@ PAGES = [  # (page, how to add one row it lists, user)
     ("/compliance/", _obligation, "mr"),
     ("/reviews/", _review, "mr"),
     ("/notifications", _nc, "head_prd"),
+    ("/audits/", _programme, "mr"),
+    ("/carbon/factors", _factor, "mr"),
+    ("/carbon/activity", _activity, "mr"),
+    ("/carbon/", _activity, "mr"),  # totals, trend, deviations
+    ("/carbon/maturity/", _maturity, "mr"),
+    ("/documents/?status=draft", _nc, "staff_prd"),  # visibility filter in SQL for a staff member
 ]
 
 
@@ -109,3 +154,22 @@ def test_registers_are_paged_and_keep_their_filters(app, api, org):
     second = client.get("/nonconformities/?department=PRD&page=2").get_data(as_text=True)
     assert "第 2 / 2 页" in second and "不符合 0<" in second and "不符合 52<" not in second
     assert client.get("/nonconformities/?page=abc").status_code == 200  # a malformed page shows page 1
+
+
+def test_api_lists_come_a_page_at_a_time_with_their_total(api, org):
+    for i in range(7):
+        _risk(api, i)
+    body = api("mr").get("/registers/risk?per_page=5&page=2").get_json()
+    assert (body["total"], body["pages"], body["page"], len(body["records"])) == (7, 2, 2, 2)
+    assert [r["title"] for r in body["records"]] == ["风险 5", "风险 6"]
+    assert api("mr").get("/registers/risk?per_page=abc").get_json()["per_page"] == 100
+
+
+def test_register_shows_drafts_only_to_their_department_author_and_system_owners(app, api, org, new_procedure):
+    new_procedure(title="能源计量管理程序（草稿）")  # an ENE draft by staff_ene
+    for user, sees in (("staff_prd", False), ("head_prd", False), ("staff_ene2", True), ("mr", True),
+                       ("top", True)):
+        page = signed_in(app, org[user]).get("/documents/").get_data(as_text=True)
+        assert ("能源计量管理程序（草稿）" in page) is sees, user
+        listed = [d["title"] for d in api(user).get("/documents").get_json()["documents"]]
+        assert ("能源计量管理程序（草稿）" in listed) is sees, user
