@@ -90,7 +90,8 @@ def spec() -> dict:
         "/documents": {
             "get": _op("Document register, a page at a time", _json({"type": "object", "properties": {
                 "documents": {"type": "array", "items": _ref("Document")}, **PAGE_FIELDS}}),
-                params=[_query("doc_type"), _query("department"), _query("status"), _query("q"), *PAGING]),
+                params=[_query("doc_type"), _query("department"), _query("status"), _query("q"), _query("clause"),
+                        *PAGING]),
             "post": _op("Create a document from a template (version 1, draft)", doc,
                         body={j: {"schema": _ref("NewDocument")}}, status="201")},
         "/documents/{id}": {"get": _op("One document with its versions", doc, params=[_path_id("id")])},
@@ -162,6 +163,9 @@ def spec() -> dict:
     paths.update(compliance_paths())
     paths.update(carbon_paths())
     paths.update(maturity_paths())
+    from cmsflow.api.openapi_assets import assets_paths  # imports the helpers above
+
+    paths.update(assets_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",

@@ -79,7 +79,7 @@ def doc_templates():
 def list_documents():
     args = request.args
     stmt = documents.register_statement(g.api_user, doc_type=args.get("doc_type"), department=args.get("department"),
-                                        status=args.get("status"), text=args.get("q"))
+                                        status=args.get("status"), text=args.get("q"), clause=args.get("clause"))
     page = paginate(stmt, args, per_page=None, session=db_session())
     return jsonify({"documents": [document_json(db_session(), d) for d in page.items], **page.as_dict()})
 
@@ -272,6 +272,7 @@ def search_view():
 
 
 # Domain routes on this blueprint (imported last: they import ``blueprint`` and ``read_json`` from here).
+from cmsflow.api import assets as _assets  # noqa: E402,F401
 from cmsflow.api import audits as _audits  # noqa: E402,F401
 from cmsflow.api import carbon as _carbon  # noqa: E402,F401
 from cmsflow.api import compliance as _compliance  # noqa: E402,F401

@@ -134,7 +134,7 @@ def generate_audit_checklist(step, data: dict) -> dict:
     dept = audit.department_ids[0] if len(audit.department_ids) == 1 else None
     for seq, clause in enumerate(clauses, start=1):
         links = [{"kind": e.kind, "id": e.id, "label": e.label, "url": e.url, "via": e.via}
-                 for e in evidence[clause.ref]]
+                 for e in evidence[clause.ref].items]
         session.add(AuditFinding(audit_id=audit.id, seq=seq, clause=clause.ref, department_id=dept,
                                  question=f"{standards.label(clause.ref)} {clause.title}：核查要求的落实情况及证据",
                                  evidence_links=links))

@@ -350,6 +350,7 @@ def suggest_evidence(session: Session, ev: MaturityEvaluation) -> dict[str, list
             if "document" in child.get("evidence", []):
                 clauses = [c for c in (find(ref) for ref in child.get("clauses", [])) if c is not None]
                 docs = evidence_for(session, clauses)
-                lines += sorted({f"文件：{e.label}" for refs in docs.values() for e in refs if e.kind == "document"})
+                lines += sorted({f"文件：{e.label}" for got in docs.values() for e in got.items
+                                 if e.kind == "document"})
             out[child["code"]] = lines
     return out

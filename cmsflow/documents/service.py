@@ -311,9 +311,9 @@ def read_file(session: Session, doc: Document, number: int) -> tuple[DocumentVer
     return row, file_store().get(row.file_sha256)
 
 
-def register_statement(user: User, *, doc_type=None, department=None, status=None, text=None):
+def register_statement(user: User, *, doc_type=None, department=None, status=None, text=None, clause=None):
     """The register query (a ``Select`` of Document ordered by code) with :func:`can_view` in SQL: drafts of
-    other departments are hidden from ordinary users."""
+    other departments are hidden from ordinary users. ``clause`` is a clause reference (``TCECAG:8.2``)."""
     q = select(Document)
     if user.role not in MANAGE_ROLES + ("top_management",):
         q = q.where(or_(Document.effective_version.is_not(None), Document.status.in_(("superseded", "obsolete")),
@@ -329,6 +329,8 @@ def register_statement(user: User, *, doc_type=None, department=None, status=Non
     if text:
         like = f"%{text.strip()}%"
         q = q.where(Document.title.ilike(like) | Document.code.ilike(like))
+    if clause:
+        q = q.where(Document.id.in_(select(DocumentClause.document_id).where(DocumentClause.clause == clause)))
     return q.order_by(Document.code)
 
 

@@ -38,7 +38,7 @@ def register():
     a = request.args
     stmt = documents.register_statement(current_user, doc_type=a.get("doc_type") or None,
                                         department=a.get("department") or None, status=a.get("status") or None,
-                                        text=a.get("q") or None)
+                                        text=a.get("q") or None, clause=a.get("clause") or None)
     depts = {d.id: d for d in _departments()}
     page = paginate(stmt, a, session=db_session())
     return render_template("documents/register.html", docs=page.items, page=page, depts=depts, args=a)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from cmsflow.auth.service import users_in_role
 from cmsflow.registers.models import Instrument, RegisterClause
@@ -11,7 +11,7 @@ from cmsflow.registers.specs import SPECS, RegisterSpec
 from cmsflow.registers.values import display
 from cmsflow.search.backend import Entry
 from cmsflow.search.service import register_provider
-from cmsflow.standards.service import Evidence, register_evidence_provider
+from cmsflow.standards.service import Evidence, Found, register_evidence_provider
 from cmsflow.workflow.models import Notification
 
 CALIBRATION_WARNING_DAYS = 30
@@ -36,24 +36,33 @@ for _spec in SPECS.values():
     register_provider(f"reg:{_spec.name}", *_entry_provider(_spec))
 
 
-def register_evidence(session: Session, refs: set[str]) -> dict[str, list[Evidence]]:
-    links = session.exec(select(RegisterClause).where(RegisterClause.clause.in_(refs))).all()
+def register_evidence(session: Session, refs: set[str], limit: int) -> dict[str, Found]:
+    """Per clause reference: how many register records are linked, and the first ``limit`` links (by register,
+    then record) with their records, loaded one query per register."""
+    out = {ref: Found(total) for ref, total in session.exec(
+        select(RegisterClause.clause, func.count()).where(RegisterClause.clause.in_(refs))
+        .group_by(RegisterClause.clause))}
+    rank = func.row_number().over(partition_by=RegisterClause.clause,
+                                  order_by=(RegisterClause.register_name, RegisterClause.record_id)).label("rank")
+    ranked = (select(RegisterClause.clause, RegisterClause.register_name, RegisterClause.record_id, rank)
+              .where(RegisterClause.clause.in_(refs)).subquery())
+    links = session.exec(select(ranked.c.clause, ranked.c.register_name, ranked.c.record_id)
+                         .where(ranked.c.rank <= limit)
+                         .order_by(ranked.c.clause, ranked.c.register_name, ranked.c.record_id)).all()
     by_register: dict[str, set[int]] = {}
-    for link in links:
-        by_register.setdefault(link.register_name, set()).add(link.record_id)
+    for _ref, name, record_id in links:
+        by_register.setdefault(name, set()).add(record_id)
     records = {}
     for name, ids in by_register.items():
         spec = SPECS.get(name)
         if spec is not None:
             for row in session.exec(select(spec.model).where(spec.model.id.in_(ids))):
                 records[(name, row.id)] = (spec, row)
-    out: dict[str, list[Evidence]] = {}
-    for link in links:
-        if (link.register_name, link.record_id) in records:
-            spec, row = records[(link.register_name, link.record_id)]
-            out.setdefault(link.clause, []).append(Evidence(
-                spec.name, row.id, f"{spec.title}：{getattr(row, spec.title_field)}",
-                f"/registers/{spec.name}/{row.id}"))
+    for ref, name, record_id in links:
+        if (name, record_id) in records:
+            spec, row = records[(name, record_id)]
+            out[ref].items.append(Evidence(spec.name, row.id, f"{spec.title}：{getattr(row, spec.title_field)}",
+                                           f"/registers/{spec.name}/{row.id}"))
     return out
 
 

@@ -33,14 +33,29 @@ class Evidence:
 class CoverageRow:
     clause: Clause
     depth: int
-    evidence: list[Evidence] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)  # the first EVIDENCE_SHOWN items
+    total: int = 0  # every item linked to the clause or an equivalent (links, so an item on both counts twice)
 
     @property
     def gap(self) -> bool:
-        return self.clause.requires_documented_information and not self.evidence
+        return self.clause.requires_documented_information and not self.total
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.evidence)
 
 
-EvidenceProvider = Callable[[Session, set[str]], dict[str, list[Evidence]]]
+@dataclass
+class Found:
+    """What one provider has for one clause reference: how many items, and the first ``limit`` of them."""
+
+    total: int = 0
+    items: list[Evidence] = field(default_factory=list)
+
+
+EVIDENCE_SHOWN = 10  # per clause on the coverage page and in the export: a group has thousands of documents
+# A provider answers for a set of clause references with at most ``limit`` items each (counting the rest).
+EvidenceProvider = Callable[[Session, set[str], int], dict[str, Found]]
 _PROVIDERS: list[EvidenceProvider] = []
 
 
@@ -122,41 +137,49 @@ def _depth(std: Standard, clause: Clause) -> int:
     return depth
 
 
-def evidence_for(session: Session, clauses: Iterable[Clause]) -> dict[str, list[Evidence]]:
-    """Evidence linked to each clause or to one of its equivalents (``via`` names the equivalent)."""
+def evidence_for(session: Session, clauses: Iterable[Clause], limit: int = EVIDENCE_SHOWN) -> dict[str, Found]:
+    """Evidence linked to each clause or to one of its equivalents (``via`` names the equivalent): the total
+    and the first ``limit`` items, direct links first."""
     clauses = list(clauses)
     refs = {c.ref for c in clauses}
     for c in clauses:
         refs.update(c.equivalents)
-    found: dict[str, list[Evidence]] = {}
+    found: dict[str, Found] = {}
     for provider in _PROVIDERS:
-        for ref, items in provider(session, refs).items():
-            found.setdefault(ref, []).extend(items)
+        for ref, got in provider(session, refs, limit).items():
+            mine = found.setdefault(ref, Found())
+            mine.total += got.total
+            mine.items.extend(got.items)
     out = {}
     for clause in clauses:
-        evidence = list(found.get(clause.ref, []))
-        seen = {(e.kind, e.id) for e in evidence}
+        direct = found.get(clause.ref, Found())
+        result = Found(direct.total, list(direct.items[:limit]))
+        seen = {(e.kind, e.id) for e in result.items}
         for eq in clause.equivalents:
-            for e in found.get(eq, []):
-                if (e.kind, e.id) not in seen:
+            other = found.get(eq, Found())
+            result.total += other.total
+            for e in other.items:
+                if (e.kind, e.id) not in seen and len(result.items) < limit:
                     seen.add((e.kind, e.id))
-                    evidence.append(Evidence(e.kind, e.id, e.label, e.url, via=eq))
-        out[clause.ref] = evidence
+                    result.items.append(Evidence(e.kind, e.id, e.label, e.url, via=eq))
+        out[clause.ref] = result
     return out
 
 
-def coverage(session: Session, code: str) -> list[CoverageRow]:
-    """Every clause of the standard in order, with evidence linked to it or to an equivalent clause."""
+def coverage(session: Session, code: str, limit: int = EVIDENCE_SHOWN) -> list[CoverageRow]:
+    """Every clause of the standard in order, with the evidence linked to it or to an equivalent clause
+    (the first ``limit`` items and the total)."""
     std = standard(code)
-    found = evidence_for(session, std.clauses.values())
-    return [CoverageRow(clause=clause, depth=_depth(std, clause), evidence=found[clause.ref])
+    found = evidence_for(session, std.clauses.values(), limit)
+    return [CoverageRow(clause=clause, depth=_depth(std, clause), evidence=found[clause.ref].items,
+                        total=found[clause.ref].total)
             for clause in std.clauses.values()]
 
 
 def coverage_summary(rows: list[CoverageRow]) -> dict:
     required = [r for r in rows if r.clause.requires_documented_information]
     return {"clauses": len(rows), "requiring_documented_information": len(required),
-            "covered": len([r for r in required if r.evidence]), "gaps": len([r for r in required if r.gap])}
+            "covered": len([r for r in required if r.total]), "gaps": len([r for r in required if r.gap])}
 
 
 def coverage_json(code: str, rows: list[CoverageRow]) -> dict:
@@ -167,7 +190,7 @@ def coverage_json(code: str, rows: list[CoverageRow]) -> dict:
         "clauses": [{
             "ref": r.clause.ref, "number": r.clause.number, "parent": r.clause.parent, "title": r.clause.title,
             "title_en": r.clause.title_en, "documented_information": r.clause.documented_information,
-            "gap": r.gap,
+            "gap": r.gap, "evidence_total": r.total,
             "evidence": [{"type": e.kind, "id": e.id, "label": e.label, "url": e.url, "via": e.via}
                          for e in r.evidence],
         } for r in rows],
@@ -190,7 +213,7 @@ def coverage_xlsx(code: str, rows: list[CoverageRow]) -> bytes:
         cell.font = Font(bold=True)
     gap_fill = PatternFill("solid", fgColor="F8D7DA")
     for r in rows:
-        direct = "\n".join(e.label for e in r.evidence if not e.via)
+        direct = "\n".join([e.label for e in r.evidence if not e.via] + ([f"……共 {r.total} 项"] if r.more else []))
         via = "\n".join(f"{e.label}（{e.via}）" for e in r.evidence if e.via)
         status = "缺口" if r.gap else ("已覆盖" if r.evidence else "—")
         ws.append(["　" * r.depth + r.clause.number, r.clause.title, r.clause.title_en,

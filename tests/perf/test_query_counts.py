@@ -173,3 +173,20 @@ def test_register_shows_drafts_only_to_their_department_author_and_system_owners
         assert ("能源计量管理程序（草稿）" in page) is sees, user
         listed = [d["title"] for d in api(user).get("/documents").get_json()["documents"]]
         assert ("能源计量管理程序（草稿）" in listed) is sees, user
+
+
+def test_coverage_lists_the_first_evidence_of_a_clause_and_counts_the_rest(app, api, org):
+    from cmsflow.standards.service import EVIDENCE_SHOWN
+
+    mr = api("mr")
+    for i in range(EVIDENCE_SHOWN + 4):
+        res = mr.post("/registers/interested_party", json={
+            "name": f"相关方{i:02d}", "party_type": "government", "requirements": "按时报送排放报告",
+            "addressed": True, "clauses": ["DB44T1944:4.2"]})
+        assert res.status_code == 201, res.get_json()
+    row = next(c for c in mr.get("/standards/DB44T1944/coverage").get_json()["clauses"]
+               if c["ref"] == "DB44T1944:4.2")
+    assert row["evidence_total"] == EVIDENCE_SHOWN + 4 and len(row["evidence"]) == EVIDENCE_SHOWN
+    assert [e["label"] for e in row["evidence"]][:2] == ["相关方及其需求：相关方00", "相关方及其需求：相关方01"]
+    page = signed_in(app, org["mr"]).get("/standards/DB44T1944").get_data(as_text=True)
+    assert f"……共 {EVIDENCE_SHOWN + 4} 项" in page and "相关方09<" in page and "相关方10<" not in page
