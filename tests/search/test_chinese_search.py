@@ -107,3 +107,19 @@ def test_snippet_is_html_escaped(api, new_procedure):
     _, doc = new_procedure(title="核查程序", fields=fields)
     hits = _results(api("mr"), "碳足迹")
     assert hits and "<script>" not in hits[0]["snippet"]
+
+
+def test_snippet_shows_the_passage_of_a_long_text_where_the_query_matches(tmp_path):
+    from cmsflow.search.backend import Entry, WhooshBackend
+
+    filler = "本条款规定了企业能源计量器具的配备和管理要求。" * 120  # ~2,800 characters before the match
+    body = filler + "窑尾烟气排放连续在线监测数据应当每日核对<b>并留存</b>。" + filler
+    backend = WhooshBackend(tmp_path / "index")
+    backend.upsert([Entry(key="law:1", type="external", id=1, title="排放监测管理办法", code="", body=body,
+                          url="/x", visibility="all")], [])
+    (hit,) = backend.search("在线监测")
+    assert hit.snippet.startswith("…") and hit.snippet.endswith("…")
+    assert '<mark class="hit">监测</mark>' in hit.snippet and "每日核对&lt;b&gt;" in hit.snippet
+    assert len(hit.snippet) < 400  # a passage, not the text
+    (again,) = backend.search("排放监测管理办法")  # "管理" occurs at the start: the snippet is the opening
+    assert again.snippet.startswith("本条款规定")
