@@ -16,7 +16,7 @@ from markupsafe import escape
 from whoosh import index
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.index import LockError
-from whoosh.qparser import MultifieldParser, OrGroup
+from whoosh.qparser import AndGroup, MultifieldParser, OrGroup
 
 
 @dataclass
@@ -116,20 +116,28 @@ class WhooshBackend:
         return self._ix
 
     def search(self, query: str, limit: int = 20, visible=None) -> list[Hit]:
-        """Best ``limit`` hits for which ``visible(visibility)`` is true (all when None), each with a snippet:
+        """Best ``limit`` hits for which ``visible(visibility)`` is true (all when None), each with a snippet.
+
+        Entries with every word of the query (its jieba tokens) first; only when none has them all, those with
+        some. Requiring all words is also what keeps a query fast on a large index: a frequent single token
+        (排放) in an OR query makes Whoosh score every entry that has it.
+        Snippet:
         the body around its first match with the query's terms marked. Whoosh's highlighter re-analyses the
         text (jieba and the filters, ~50 µs a token), which cost more than the query itself; the terms are
         already the analysed tokens of the query, so they are found in the text directly."""
         if not self.exists() or not query.strip():
             return []
         ix = self._reader_index()
-        parser = MultifieldParser(["title", "code", "body"], schema=ix.schema, group=OrGroup.factory(0.9))
-        q = parser.parse(query)
+        q = MultifieldParser(["title", "code", "body"], schema=ix.schema, group=AndGroup).parse(query)
         terms = {text for field, text in q.iter_all_terms() if field in ("title", "body") and isinstance(text, str)}
         pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.I) \
             if terms else None
         with ix.searcher() as searcher:
             results = searcher.search(q, limit=limit * 3 if visible else limit)
+            if results.is_empty():  # no entry has every word: the best of those with some of them
+                q = MultifieldParser(["title", "code", "body"], schema=ix.schema,
+                                     group=OrGroup.factory(0.9)).parse(query)
+                results = searcher.search(q, limit=limit * 3 if visible else limit)
             hits = []
             for r in results:
                 if visible is not None and not visible(r["visibility"]):
