@@ -38,17 +38,15 @@ for _spec in SPECS.values():
 
 def register_evidence(session: Session, refs: set[str], limit: int) -> dict[str, Found]:
     """Per clause reference: how many register records are linked, and the first ``limit`` links (by register,
-    then record) with their records, loaded one query per register."""
+    then record) with their records: one count, one query per linked clause, one per register."""
     out = {ref: Found(total) for ref, total in session.exec(
         select(RegisterClause.clause, func.count()).where(RegisterClause.clause.in_(refs))
         .group_by(RegisterClause.clause))}
-    rank = func.row_number().over(partition_by=RegisterClause.clause,
-                                  order_by=(RegisterClause.register_name, RegisterClause.record_id)).label("rank")
-    ranked = (select(RegisterClause.clause, RegisterClause.register_name, RegisterClause.record_id, rank)
-              .where(RegisterClause.clause.in_(refs)).subquery())
-    links = session.exec(select(ranked.c.clause, ranked.c.register_name, ranked.c.record_id)
-                         .where(ranked.c.rank <= limit)
-                         .order_by(ranked.c.clause, ranked.c.register_name, ranked.c.record_id)).all()
+    links = []
+    for ref in out:  # one small query per clause that has records, not per record
+        links += session.exec(select(RegisterClause.clause, RegisterClause.register_name, RegisterClause.record_id)
+                              .where(RegisterClause.clause == ref)
+                              .order_by(RegisterClause.register_name, RegisterClause.record_id).limit(limit)).all()
     by_register: dict[str, set[int]] = {}
     for _ref, name, record_id in links:
         by_register.setdefault(name, set()).add(record_id)
