@@ -25,10 +25,11 @@ blueprint = Blueprint("nonconformities", __name__, template_folder="templates", 
 PLAN_ROWS = 5
 
 
-def _choices() -> dict:
+def _choices(users: bool = True) -> dict:
+    """Choice lists of the forms; the register's filters need no user list (500 users in a large group)."""
     s = db_session()
-    return {"departments": s.exec(select(Department).order_by(Department.code)).all(),
-            "users": s.exec(select(User).where(User.active == True).order_by(User.username)).all(),  # noqa: E712
+    people = s.exec(select(User).where(User.active == True).order_by(User.username)).all() if users else []  # noqa: E712
+    return {"departments": s.exec(select(Department).order_by(Department.code)).all(), "users": people,
             "sources": SOURCES, "severities": SEVERITIES, "statuses": STATUSES, "categories": CAUSE_CATEGORIES}
 
 
@@ -38,7 +39,7 @@ def index():
     page = paginate(service.statement(s, request.args), request.args, session=s)
     depts = {d.id: d for d in s.exec(select(Department))}
     return render_template("nonconformities/list.html", rows=page.items, page=page, args=request.args, depts=depts,
-                           overdue=service.overdue_ids(s, [nc.id for nc in page.items]), **_choices())
+                           overdue=service.overdue_ids(s, [nc.id for nc in page.items]), **_choices(users=False))
 
 
 @blueprint.get("/export.xlsx")
