@@ -123,3 +123,22 @@ def test_snippet_shows_the_passage_of_a_long_text_where_the_query_matches(tmp_pa
     assert len(hit.snippet) < 400  # a passage, not the text
     (again,) = backend.search("排放监测管理办法")  # "管理" occurs at the start: the snippet is the opening
     assert again.snippet.startswith("本条款规定")
+
+
+def test_a_kept_searcher_sees_new_entries_and_a_rebuilt_index(tmp_path):
+    from cmsflow.search.backend import Entry, WhooshBackend
+
+    def entry(i, title):
+        return Entry(key=f"law:{i}", type="external", id=i, title=title, code="", body=title, url="/x",
+                     visibility="all")
+
+    backend = WhooshBackend(tmp_path / "index")
+    backend.upsert([entry(1, "排污许可管理条例")], [])
+    assert [h.id for h in backend.search("排污许可")] == [1]
+    backend.upsert([entry(2, "排污许可证申请与核发")], [])  # a commit after the searcher was opened
+    assert sorted(h.id for h in backend.search("排污许可")) == [1, 2]
+    other = WhooshBackend(tmp_path / "index")  # another worker process deletes one
+    other.upsert([], ["law:1"])
+    assert [h.id for h in backend.search("排污许可")] == [2]
+    other.rebuild([entry(3, "排污许可管理办法")])  # the directory is replaced
+    assert [h.id for h in backend.search("排污许可")] == [3]
