@@ -9,11 +9,11 @@ from cmsflow.config import load_config
 
 # Domain packages with a ``views.py`` exposing ``blueprint``; models are imported for their tables.
 DOMAINS = ("auth", "documents", "workflow", "search", "standards", "registers", "nonconformities", "audits",
-           "reviews", "compliance", "carbon", "api", "web")
+           "reviews", "compliance", "carbon", "assets", "api", "web")
 MODEL_MODULES = ("core.models", "core.storage", "auth.models", "history.models", "workflow.models",
                  "documents.models", "search.models", "standards.models", "registers.models",
                  "nonconformities.models", "audits.models", "compliance.models", "reviews.models",
-                 "carbon.models")
+                 "carbon.models", "assets.models")
 
 
 def import_models() -> None:
@@ -44,6 +44,7 @@ def configure_database(app: Flask) -> None:
 
 def configure_services(app: Flask) -> None:
     """File store, Word template catalog, BPMN definitions (a broken file stops start-up), search."""
+    from cmsflow.assets import presenters as _assets  # noqa: F401 - task forms, services, search, coverage
     from cmsflow.audits import presenters as _audits  # noqa: F401 - task forms, services, search
     from cmsflow.carbon import evaluation as _maturity  # noqa: F401 - task forms, services
     from cmsflow.compliance import presenters as _compliance  # noqa: F401 - task forms, services, search

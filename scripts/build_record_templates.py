@@ -1,4 +1,5 @@
-"""Build the record templates in doc_templates/records/ (audit, management review, compliance, maturity).
+"""Build the record templates in doc_templates/records/ (audit, management review, compliance, maturity,
+neutrality statement, disclosure report).
 
 Records are filled by the application from its own data (an audit, its findings, its sign-off),
 not from catalog fields, so they are not listed in doc_templates/catalog.yaml. Each record
@@ -6,8 +7,9 @@ template declares the exact set of variables it receives in RECORDS; the look (p
 header, heading and table styles) is the one of scripts/build_doc_templates.py.
 
 The records are: audit_report (内部审核报告), management_review_inputs (管理评审输入报告),
-management_review_minutes (管理评审报告), compliance_evaluation_report (合规性评价报告) and
-maturity_report (碳排放管理体系成熟度评价报告, after T/CECA-G Annex B).
+management_review_minutes (管理评审报告), compliance_evaluation_report (合规性评价报告),
+maturity_report (碳排放管理体系成熟度评价报告, after T/CECA-G Annex B), neutrality_statement
+(碳中和声明, every retired unit with its serials) and disclosure_report (碳排放信息披露报告, DB44/T 1944 §8.3).
 Images (the trend charts of the review inputs) are docxtpl InlineImage objects, which belong to
 the DocxTemplate being rendered: create DocxTemplate(path), build the context with
 InlineImage(tpl, png_file, width=...), then tpl.render(ctx, autoescape=True).
@@ -878,6 +880,151 @@ def maturity_samples(tpl) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------- registry
 
+# --------------------------------------------------------------------------- carbon-neutrality statement
+
+NEUTRALITY_VARS = frozenset({
+    "organisation", "code", "period_start", "period_end", "boundary", "emissions", "offsets", "net",
+    "tolerance", "status", "conclusion", "units", "issued_by", "issued_on",
+})
+
+NEUTRALITY_BALANCE = (("碳排放量（tCO2e）", "emissions", 3.0), ("碳抵销量（tCO2e）", "offsets", 3.0),
+                      ("净排放量（tCO2e）", "net", 3.0), ("容差", "tolerance", 2.0), ("结论", "status", 4.4))
+
+UNIT_COLUMNS = (  # every retired unit with its serial numbers, 9pt
+    ("序号", 0.9, "{{ u.no }}", "CEMS Table Small Center"),
+    ("类型", 1.7, "{{ u.type }}", "CEMS Table Small"),
+    ("项目/批次", 2.8, ["{{ u.project }}", _value("u.methodology")], "CEMS Table Small"),
+    ("产生年份", 1.2, _value("u.vintage"), "CEMS Table Small Center"),
+    ("序列号", 4.6, [_value("u.serials"), _value("u.registry")], "CEMS Table Small"),
+    ("数量", 1.6, "{{ u.quantity }} {{ u.unit }}", "CEMS Table Small Center"),
+    ("注销交易/日期", 2.6, ["{{ u.transaction }}", "{{ u.retired_on }}"], "CEMS Table Small Center"),
+)
+
+
+def _balance_table(doc, columns, height: float = 0.75) -> None:
+    """Two rows: shaded labels, then the values; columns are (label, variable, width)."""
+    table = _table(doc, 2, tuple(width for _, _, width in columns))
+    labels, values = table.rows
+    _min_height(labels, height)
+    _min_height(values, height)
+    for c, (label, key, _) in enumerate(columns):
+        _label(labels.cells[c], label)
+        _fill(values.cells[c], "{{ " + key + " }}", "CEMS Table Center")
+
+
+def build_neutrality_statement(doc) -> None:
+    """碳中和声明: period and boundary, the balance, every retired unit with its serials, the statement."""
+    _review_styles(doc)
+    _fixed_header(doc, "碳中和声明")
+    para(doc, "碳中和声明", "CEMS Title")
+    para(doc, "编号：{{ code }}", "CEMS Subtitle")
+    _labelled_rows(doc, (("组织", "{{ organisation }}"),
+                         ("核算期间", "{{ period_start }} 至 {{ period_end }}"),
+                         ("核算边界", "{{ boundary }}")))
+    heading(doc, "一、碳排放量与碳抵销量")
+    _balance_table(doc, NEUTRALITY_BALANCE)
+    heading(doc, "二、用于抵销的已注销单位")
+    table = _loop_table(doc, UNIT_COLUMNS, "u in units", empty=NONE_MARK, height=0.7,
+                        label_style="CEMS Table Small Label", empty_style="CEMS Table Small Center")
+    _narrow_margins(table)
+    heading(doc, "三、声明")
+    _body(doc, _text_lines("conclusion"))
+    para(doc, "上表所列单位均已在登记系统注销，仅用于本声明，不再用于其他抵销或声明。")
+    para(doc, "", "Normal")
+    _signoff_row(doc, (("声明人", "issued_by"), ("日期", "issued_on")))
+
+
+def neutrality_samples(tpl) -> dict[str, dict]:
+    """A statement with three units (one with characters to escape) and an empty one (tpl unused)."""
+    unit = {"no": 1, "type": "国家核证自愿减排量（CCER）", "project": "某风电场项目",
+            "methodology": "CCER-14-001-V01 并网海上风力发电", "vintage": "2024",
+            "serials": "CCER-14-2024-HB-100001–CCER-14-2024-HB-102000", "quantity": "2,000", "unit": "tCO2e",
+            "transaction": "TX-2026-0012", "retired_on": "2026-10-15", "registry": "全国温室气体自愿减排注册登记系统"}
+    full = {
+        "organisation": "示例有限公司", "code": "TZH-2026-0001", "period_start": "2026-01-01",
+        "period_end": "2026-12-31", "boundary": "办公楼（A&B <C>）", "emissions": "2,150.00", "offsets": "2,200.00",
+        "net": "-50.00", "tolerance": "5.0%", "status": "已实现碳中和",
+        "conclusion": "本期碳抵销量不小于碳排放量，在上述边界内实现碳中和。",
+        "units": [unit, dict(unit, no=2, type="碳汇", project="林业碳汇（A&B <C>）", methodology="", vintage="2025",
+                             serials="FC-2025-1–FC-2025-150", quantity="150", transaction="TX-2026-0013"),
+                  dict(unit, no=3, serials="CCER-14-2024-HB-102001", quantity="1", registry="")],
+        "issued_by": "张三", "issued_on": "2027-01-20",
+    }
+    empty = dict(full, units=[], conclusion="")
+    return {"": full, "_empty": empty}
+
+
+# --------------------------------------------------------------------------- disclosure report
+
+DISCLOSURE_VARS = frozenset({
+    "organisation", "criteria", "mandatory", "frequency", "scope", "audience", "department", "prepared_by",
+    "prepared_on", "year", "verified_emissions", "verifier", "verification", "accounted_emissions",
+    "compliance", "intensities", "targets", "actions", "neutrality",
+})
+
+INTENSITY_COLUMNS = (("指标", 6.4, "{{ i.name }}", "CEMS Table"), ("本年度", 3.0, "{{ i.value }}", "CEMS Table Center"),
+                     ("目标值", 3.0, "{{ i.target }}", "CEMS Table Center"),
+                     ("单位", 3.0, "{{ i.unit }}", "CEMS Table Small Center"))
+TARGET_COLUMNS = (("目标", 4.2, "{{ t.title }}", "CEMS Table Small"),
+                  ("指标", 3.8, "{{ t.indicator }}", "CEMS Table Small"),
+                  ("基准值", 1.6, _value("t.base"), "CEMS Table Small Center"),
+                  ("目标值", 1.6, "{{ t.target }}", "CEMS Table Small Center"),
+                  ("单位", 1.8, "{{ t.unit }}", "CEMS Table Small Center"),
+                  ("期限", 2.4, "{{ t.deadline }}", "CEMS Table Small Center"))
+DISCLOSURE_ACTION_COLUMNS = (("减排措施", 9.4, "{{ a.title }}", "CEMS Table"),
+                             ("年减排量（tCO2e）", 3.6, "{{ a.reduction }}", "CEMS Table Center"),
+                             ("实施状态", 2.4, "{{ a.status }}", "CEMS Table Center"))
+
+
+def build_disclosure_report(doc) -> None:
+    """碳排放信息披露报告: criteria, verified emissions, compliance, intensity, targets, actions, neutrality."""
+    _review_styles(doc)
+    _fixed_header(doc, "碳排放信息披露报告")
+    para(doc, "{{ year }} 年度碳排放信息披露报告", "CEMS Title")
+    para(doc, "{{ organisation }}", "CEMS Subtitle")
+    _labelled_rows(doc, (("披露准则", "{{ criteria }}"), ("披露性质", "{{ mandatory }}"),
+                         ("披露频次", "{{ frequency }}"), ("披露范围", _text_lines("scope")),
+                         ("披露对象和渠道", _value("audience")), ("编制部门", "{{ department }}"),
+                         ("编制人", "{{ prepared_by }}"), ("编制日期", "{{ prepared_on }}")))
+    heading(doc, "一、经核查的温室气体排放量")
+    para(doc, "{{ year }} 年度经第三方核查机构{{ verifier }}核查（{{ verification }}）的温室气体排放量为 "
+              "{{ verified_emissions }} tCO2e，企业核算值为 {{ accounted_emissions }} tCO2e。")
+    heading(doc, "二、碳排放配额履约")
+    _body(doc, _text_lines("compliance"))
+    heading(doc, "三、碳排放强度")
+    _loop_table(doc, INTENSITY_COLUMNS, "i in intensities", empty=NONE_MARK)
+    heading(doc, "四、碳排放管理目标")
+    table = _loop_table(doc, TARGET_COLUMNS, "t in targets", empty=NONE_MARK, height=0.7,
+                        label_style="CEMS Table Small Label", empty_style="CEMS Table Small Center")
+    _narrow_margins(table)
+    heading(doc, "五、减排行动")
+    _loop_table(doc, DISCLOSURE_ACTION_COLUMNS, "a in actions", empty=NONE_MARK)
+    heading(doc, "六、碳中和")
+    _body(doc, _list_lines("neutrality"))
+
+
+def disclosure_samples(tpl) -> dict[str, dict]:
+    """A full report of a cement plant and an empty one (tpl unused: no image)."""
+    full = {
+        "organisation": "示例水泥有限公司", "criteria": "年度碳排放信息披露准则", "mandatory": "自愿性披露",
+        "frequency": "每年", "scope": "组织边界内全部排放源的直接和间接排放（A&B <C>）。\n排放强度和减排行动。",
+        "audience": "公司网站、社会责任报告", "department": "能源管理部", "prepared_by": "李四",
+        "prepared_on": "2026-05-20", "year": 2025, "verified_emissions": "1,203,456.00",
+        "verifier": "某核查机构", "verification": "HC-2025-0001", "accounted_emissions": "1,204,120.50",
+        "compliance": "LY-2025：已完成清缴，核定配额 1,180,000.00 tCO2e，已清缴 1,203,456.00 tCO2e",
+        "intensities": [{"name": "单位熟料二氧化碳排放", "value": "0.8120", "target": "0.8000",
+                         "unit": "tCO2e/t"}],
+        "targets": [{"title": "单位熟料二氧化碳排放降至800 kgCO2/t", "indicator": "单位熟料二氧化碳排放",
+                     "base": "815.8", "target": "800", "unit": "kgCO2/t", "deadline": "2026-12-31",
+                     "action": ""}],
+        "actions": [{"title": "篦冷机改造", "reduction": "18,000.00", "status": "已实施"},
+                    {"title": "电石渣替代石灰石", "reduction": "60,000.00", "status": "实施中"}],
+        "neutrality": ["TZH-2025-0001（2025-01-01–2025-12-31，办公楼）：已实现碳中和，净排放 -12.00 tCO2e"],
+    }
+    empty = dict(full, audience="", intensities=[], targets=[], actions=[], neutrality=[], scope="")
+    return {"": full, "_empty": empty}
+
+
 SAMPLES = ("", "_empty")  # suffixes of the full and the empty sample of every record
 
 
@@ -998,6 +1145,19 @@ def _check_maturity(ctx: dict, text: str, doc) -> list[str]:
     return problems
 
 
+def _check_neutrality(ctx: dict, text: str, doc) -> list[str]:
+    problems = _check_rows("unit", _body_rows(doc, "注销交易/日期"), [ctx["units"]])
+    if any(u["serials"] not in text for u in ctx["units"]):
+        problems.append("a serial range is missing")
+    return problems
+
+
+def _check_disclosure(ctx: dict, text: str, doc) -> list[str]:
+    return (_check_rows("intensity", _body_rows(doc, "单位"), [ctx["intensities"]])
+            + _check_rows("target", _body_rows(doc, "期限"), [ctx["targets"]])
+            + _check_rows("action", _body_rows(doc, "实施状态"), [ctx["actions"]]))
+
+
 def _check_rendered(spec: RecordSpec, ctx: dict, data: bytes) -> list[str]:
     """Content checks on a rendered document: no tags left, escaping, then the record's own."""
     text, doc = _all_text(data)
@@ -1020,6 +1180,10 @@ RECORDS = (
                build_compliance_report, compliance_samples, _check_compliance),
     RecordSpec("maturity_report", "碳排放管理体系成熟度评价报告模板", MATURITY_VARS, build_maturity_report,
                maturity_samples, _check_maturity),
+    RecordSpec("neutrality_statement", "碳中和声明模板", NEUTRALITY_VARS, build_neutrality_statement,
+               neutrality_samples, _check_neutrality),
+    RecordSpec("disclosure_report", "碳排放信息披露报告模板", DISCLOSURE_VARS, build_disclosure_report,
+               disclosure_samples, _check_disclosure),
 )
 
 

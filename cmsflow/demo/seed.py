@@ -140,6 +140,9 @@ def seed_demo(session: Session) -> None:
     from cmsflow.demo.reviews import seed_reviews
 
     seed_carbon(session, users)  # before the reviews: this year's review gathers the carbon figures too
+    from cmsflow.demo.assets import seed_assets
+
+    seed_assets(session, users)  # after the carbon data: the 2025 verification compares with its results
 
     seed_reviews(session, users)
     seed_maturity(session, users)  # last: its evidence and intensity come from everything above

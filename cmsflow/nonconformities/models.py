@@ -25,6 +25,8 @@ SOURCES = {
     "management_review": N_("管理评审"),
     "interested_party": N_("投诉/相关方反馈"),
     "external_audit": N_("外部审核"),
+    "verification": N_("第三方核查"),
+    "carbon_compliance": N_("配额履约"),
     "other": N_("其他"),
 }
 SEVERITIES = {"minor": N_("一般不符合"), "major": N_("严重不符合")}

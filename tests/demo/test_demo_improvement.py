@@ -3,9 +3,11 @@ the demo promises, driven through the real services by ``seed_demo``."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlmodel import select
 
+from cmsflow.assets.models import AssetLot
 from cmsflow.audits import programmes
 from cmsflow.audits import service as audits
 from cmsflow.audits.models import Audit, AuditProgramme
@@ -74,3 +76,26 @@ def test_demo_has_an_approved_programme_audits_and_nonconformities_at_their_stag
         (ev,) = s.exec(select(MaturityEvaluation)).all()
         assert ev.status == "issued" and ev.record_sha256 and ev.rating in ("two_star", "three_star")
         assert ev.quant_method == "historical" and ev.intensity is not None
+
+        # Carbon assets (cmsflow/demo/assets.yaml): allowances of two years, one CCER purchase, a completed and an
+        # open compliance cycle, a verification with one finding, a neutrality statement
+        from cmsflow.assets import compliance, ledger, neutrality, valuation, verification
+        from cmsflow.assets.models import AssetTransaction, ComplianceCycle, Verification
+
+        assert [c.compliance_year for c in s.exec(select(AssetLot).where(AssetLot.asset_type == "cea")
+                                                   .order_by(AssetLot.compliance_year))] == [2024, 2025]
+        assert [t.kind for t in s.exec(select(AssetTransaction).join(AssetLot).where(
+            AssetLot.asset_type == "ccer", AssetTransaction.kind == "purchase"))] == ["purchase"]
+        done, running = s.exec(select(ComplianceCycle).order_by(ComplianceCycle.compliance_year)).all()
+        assert done.status == "closed" and done.nonconformity_id is None and done.evidence_sha256
+        assert compliance.position(s, done)["met_by_deadline"] and compliance.position(s, done)["outstanding"] == 0
+        assert running.status == "executing" and running.approved_by_id is not None
+        assert compliance.position(s, running)["position"] == Decimal("-7733.69")  # 1 180 760 + 3 000 − 1 191 493.69
+        (with_finding,) = [v for v in s.exec(select(Verification)) if verification.findings(s, v)]
+        assert with_finding.compliance_year == 2025 and len(verification.findings(s, with_finding)) == 1
+        assert any(d["difference"] for d in verification.differences(s, with_finding))
+        (stmt,) = neutrality.statements(s)
+        assert stmt.status == "neutral" and len(neutrality.claimed_units(s, stmt)) == 1
+        held = {r["lot"].code: r["held"] for r in valuation.holdings(s) if r["account"].code == "REG"}
+        assert held["CCER-OW-2024"] == 30000 - 20000 - 2400 and ledger.balance(
+            s, ledger.account(s, "REG").id, ledger.lot(s, "CEA-2024").id) == 64
