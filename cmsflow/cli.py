@@ -1,4 +1,5 @@
-"""``flask --app wsgi cmsflow …``: init, seed-demo, create-department, create-user, reindex, worker."""
+"""``flask --app wsgi cmsflow …``: init, seed-demo, create-department, create-user, update-user, set-password,
+unlock-user, reindex, verify-history, verify-files, worker."""
 from __future__ import annotations
 
 import sys
@@ -135,6 +136,82 @@ def verify_history_cmd() -> None:
     if not ok:
         _fail(f"审计日志哈希链在第 {broken} 条处断裂")
     click.echo("审计日志哈希链完整")
+
+
+@cli.command("verify-files")
+@with_appcontext
+def verify_files_cmd() -> None:
+    """Re-hash every stored file against its SHA-256; exit code 1 when any is missing or altered."""
+    from cmsflow.core.runtime import file_store
+    from cmsflow.core.storage import references, verify_files
+
+    with session_scope() as session:
+        result = verify_files(session, file_store())
+        problems = [("缺失", sha) for sha in result.missing] + [("被改动", sha) for sha in result.altered]
+        for label, sha in problems:
+            used = "、".join(references(session, sha)) or "无记录引用"
+            click.echo(f"{label}: {sha}（{used}）", err=True)
+    click.echo(f"已校验 {result.checked} 个文件：缺失 {len(result.missing)} 个，被改动 {len(result.altered)} 个；"
+               f"未登记的磁盘文件 {len(result.unregistered)} 个")
+    if not result.ok:
+        sys.exit(1)
+
+
+def _user(session, username: str):
+    from cmsflow.auth.service import user_by_name
+
+    try:
+        return user_by_name(session, username)
+    except CmsflowError as exc:
+        _fail(exc.message)
+
+
+@cli.command("update-user")
+@click.argument("username")
+@click.option("--role", default=None, help="New role")
+@click.option("--department", default=None, help="Department code ('' for none)")
+@click.option("--active/--inactive", default=None, help="Enable or disable the account")
+@with_appcontext
+def update_user_cmd(username: str, role: str | None, department: str | None, active: bool | None) -> None:
+    """Change a user's role, department or active flag (recorded in the history with before/after)."""
+    from cmsflow.auth.service import update_user
+
+    try:
+        with session_scope() as session:
+            changes = update_user(session, None, _user(session, username), role=role, department_code=department,
+                                  active=active, via="cli")
+    except CmsflowError as exc:
+        _fail(exc.message)
+    click.echo(f"用户 {username} 已更新：" + "；".join(f"{k} {v[0]} → {v[1]}" for k, v in changes.items())
+               if changes else f"用户 {username} 没有变更")
+
+
+@cli.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@with_appcontext
+def set_password_cmd(username: str, password: str) -> None:
+    """Set a user's password (policy checked; recorded; the account is unlocked)."""
+    from cmsflow.auth.service import reset_password
+
+    try:
+        with session_scope() as session:
+            reset_password(session, None, _user(session, username), password, via="cli")
+    except CmsflowError as exc:
+        _fail(exc.message)
+    click.echo(f"用户 {username} 的密码已重置")
+
+
+@cli.command("unlock-user")
+@click.argument("username")
+@with_appcontext
+def unlock_user_cmd(username: str) -> None:
+    """Unlock an account locked after too many failed sign-ins (recorded in the history)."""
+    from cmsflow.auth.service import unlock
+
+    with session_scope() as session:
+        done = unlock(session, None, _user(session, username), via="cli")
+    click.echo(f"账户 {username} 已解锁" if done else f"账户 {username} 未被锁定")
 
 
 def _fire_due_timers(limit: int = 500) -> int:

@@ -66,6 +66,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "DOC_CODE_PREFIXES": _code_prefixes(),
         "DOC_CODE_DIGITS": 3,
         "MAX_UPLOAD_BYTES": int(os.environ.get("CMSFLOW_MAX_UPLOAD_MB", "20")) * 1024 * 1024,
+        # Uploads (cmsflow/core/uploads.py): register/activity imports have their own limit; an Office file
+        # (.docx/.xlsx) is refused as a zip bomb over this uncompressed size, member count or compression ratio.
+        "MAX_IMPORT_BYTES": int(os.environ.get("CMSFLOW_MAX_IMPORT_MB", "10")) * 1024 * 1024,
+        "UPLOAD_MAX_UNCOMPRESSED_BYTES": int(os.environ.get("CMSFLOW_UPLOAD_MAX_UNCOMPRESSED_MB", "100")) * 1024 * 1024,
+        "UPLOAD_MAX_ZIP_MEMBERS": int(os.environ.get("CMSFLOW_UPLOAD_MAX_ZIP_MEMBERS", "5000")),
+        "UPLOAD_MAX_ZIP_RATIO": int(os.environ.get("CMSFLOW_UPLOAD_MAX_ZIP_RATIO", "100")),
         # ISO 8601 durations used by the BPMN timers
         "REVIEW_REMINDER_AFTER": os.environ.get("CMSFLOW_REVIEW_REMINDER_AFTER", "P3D"),
         "TASK_DUE_AFTER_DAYS": int(os.environ.get("CMSFLOW_TASK_DUE_AFTER_DAYS", "5")),
@@ -91,11 +97,38 @@ def load_config(overrides: dict | None = None) -> dict:
         # and how many days before a result expires (3 years after approval) management is reminded.
         "MATURITY_SCHEME": os.environ.get("CMSFLOW_MATURITY_SCHEME", ""),
         "MATURITY_EXPIRY_REMINDER_DAYS": int(os.environ.get("CMSFLOW_MATURITY_EXPIRY_REMINDER_DAYS", "90")),
+        # Carbon assets and allowance compliance (履约). Offsets (CCER) may cover at most this share of the
+        # verified emissions of a compliance period (national market rule: 5 %), only these asset types count
+        # as offsets there; the surrender deadline is reminded / escalated this many days before it; the
+        # department that keeps the registry and trading accounts records transactions and owns cycles.
+        "CARBON_OFFSET_LIMIT": os.environ.get("CMSFLOW_CARBON_OFFSET_LIMIT", "0.05"),
+        "CARBON_OFFSET_TYPES": json.loads(os.environ.get("CMSFLOW_CARBON_OFFSET_TYPES", '["ccer"]')),
+        "SURRENDER_REMINDER_DAYS": int(os.environ.get("CMSFLOW_SURRENDER_REMINDER_DAYS", "30")),
+        "SURRENDER_ESCALATION_DAYS": int(os.environ.get("CMSFLOW_SURRENDER_ESCALATION_DAYS", "7")),
+        "CARBON_ASSET_DEPARTMENT": os.environ.get("CMSFLOW_CARBON_ASSET_DEPARTMENT", "FIN"),
+        # Carbon neutrality: net emissions up to this share of the emissions count as near-neutral; the asset
+        # types whose retired units may be claimed as offsets (allowances only where the organisation allows it).
+        "NEUTRALITY_TOLERANCE": os.environ.get("CMSFLOW_NEUTRALITY_TOLERANCE", "0.05"),
+        "NEUTRALITY_OFFSET_TYPES": json.loads(os.environ.get("CMSFLOW_NEUTRALITY_OFFSET_TYPES",
+                                                             '["ccer", "other_credit", "sink", "cea"]')),
         "API_TOKEN_TTL_HOURS": 12,
+        # Sessions and accounts (README "Security"): cookies are HttpOnly + SameSite=Lax, Secure behind HTTPS
+        # (CMSFLOW_SECURE_COOKIES=1, which also sends HSTS); LOGIN_MAX_FAILURES wrong passwords in a row lock an
+        # account name for LOGIN_LOCKOUT_MINUTES; POST /login and /api/v1/auth/token are limited per client
+        # address (Flask-Limiter; RATELIMIT_STORAGE_URI e.g. redis://127.0.0.1:6379 for several workers).
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("CMSFLOW_SECURE_COOKIES", "0") == "1",
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": os.environ.get("CMSFLOW_SECURE_COOKIES", "0") == "1",
+        "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
+        "LOGIN_MAX_FAILURES": int(os.environ.get("CMSFLOW_LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("CMSFLOW_LOGIN_LOCKOUT_MINUTES", "15")),
+        "LOGIN_RATE_LIMIT": os.environ.get("CMSFLOW_LOGIN_RATE_LIMIT", "30 per minute"),
+        "LOGIN_RATE_LIMIT_ENABLED": os.environ.get("CMSFLOW_LOGIN_RATE_LIMIT_ENABLED", "1") == "1",
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "zh_CN",

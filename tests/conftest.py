@@ -44,7 +44,9 @@ def app(tmp_path_factory):
     _reset_database(url)
     application = create_app({"INSTANCE_DIR": str(instance), "DATABASE_URL": url, "SECRET_KEY": "test",
                               "TESTING": True, "FILES_DIR": str(instance / "files"),
-                              "INDEX_DIR": str(instance / "index")})
+                              "INDEX_DIR": str(instance / "index"),
+                              # many tokens from one address; tests/security turns it on to see the 429
+                              "LOGIN_RATE_LIMIT_ENABLED": False})
     with application.app_context():
         migrate_to_head(url)
     yield application

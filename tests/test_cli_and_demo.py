@@ -14,12 +14,12 @@ def test_create_department_and_user_and_bad_arguments(app):
     assert run(args=["cmsflow", "create-department", "ENE", "能源管理部"]).exit_code == 0
     res = run(args=["cmsflow", "create-department", "ENE", "重复"])
     assert res.exit_code != 0 and "已存在" in res.output
-    ok = run(args=["cmsflow", "create-user", "qian", "--password", "longenough", "--role", "staff",
+    ok = run(args=["cmsflow", "create-user", "qian", "--password", "long-enough-7", "--role", "staff",
                    "--department", "ENE"])
     assert ok.exit_code == 0, ok.output
-    bad = run(args=["cmsflow", "create-user", "x", "--password", "longenough", "--role", "king"])
+    bad = run(args=["cmsflow", "create-user", "x", "--password", "long-enough-7", "--role", "king"])
     assert bad.exit_code != 0 and "未知角色" in bad.output and len(bad.output.strip().splitlines()) == 1
-    bad = run(args=["cmsflow", "create-user", "y", "--password", "longenough", "--role", "staff",
+    bad = run(args=["cmsflow", "create-user", "y", "--password", "long-enough-7", "--role", "staff",
                     "--department", "NOPE"])
     assert bad.exit_code != 0 and "NOPE" in bad.output
 

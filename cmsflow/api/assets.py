@@ -51,7 +51,8 @@ def asset_lots():
 
 @blueprint.post("/assets/lots")
 def asset_lot_create():
-    row = ledger.create_lot(db_session(), g.api_user, **read_json())
+    b = read_json()
+    row = ledger.create_lot(db_session(), g.api_user, **{k: b.get(k) for k in ledger.LOT_FIELDS})
     commit()
     return jsonify(presenters.lot_json(row)), 201
 
@@ -67,7 +68,8 @@ def asset_transactions():
 
 @blueprint.post("/assets/transactions")
 def asset_transaction_record():
-    row = ledger.record_transaction(db_session(), g.api_user, **read_json())
+    b = read_json()
+    row = ledger.record_transaction(db_session(), g.api_user, **{k: b.get(k) for k in ledger.TX_FIELDS})
     commit()
     return jsonify(presenters.transaction_json(db_session(), row)), 201
 
@@ -143,14 +145,17 @@ def asset_abatement():
 
 @blueprint.post("/assets/measures")
 def asset_measure_add():
-    row = valuation.save_measure(db_session(), g.api_user, None, **read_json())
+    b = read_json()
+    row = valuation.save_measure(db_session(), g.api_user, None, **{k: b.get(k) for k in valuation.MEASURE_FIELDS})
     commit()
     return jsonify(presenters.measure_json(row)), 201
 
 
 @blueprint.put("/assets/measures/<int:measure_id>")
 def asset_measure_update(measure_id: int):
-    row = valuation.save_measure(db_session(), g.api_user, measure_id, **read_json())
+    b = read_json()
+    row = valuation.save_measure(db_session(), g.api_user, measure_id,
+                                 **{k: b.get(k) for k in valuation.MEASURE_FIELDS})
     commit()
     return jsonify(presenters.measure_json(row))
 
@@ -310,14 +315,18 @@ def asset_criteria():
 
 @blueprint.post("/assets/disclosure-criteria")
 def asset_criteria_create():
-    row = disclosure.save_criteria(db_session(), g.api_user, None, **read_json())
+    b = read_json()
+    row = disclosure.save_criteria(db_session(), g.api_user, None, **{k: b.get(k) for k in disclosure.CRITERIA_FIELDS
+                                                                      if k in b})
     commit()
     return jsonify(presenters.criteria_json(db_session(), row)), 201
 
 
 @blueprint.put("/assets/disclosure-criteria/<int:criteria_id>")
 def asset_criteria_update(criteria_id: int):
-    row = disclosure.save_criteria(db_session(), g.api_user, criteria_id, **read_json())
+    b = read_json()
+    row = disclosure.save_criteria(db_session(), g.api_user, criteria_id,
+                                   **{k: b.get(k) for k in disclosure.CRITERIA_FIELDS if k in b})
     commit()
     return jsonify(presenters.criteria_json(db_session(), row))
 

@@ -70,6 +70,11 @@ SCHEMAS = {
         "comment": {"type": "string"},
         "data": {"type": "object", "description": "form input for the task's form (see the domain's step docs)"},
         "password": {"type": "string", "description": "re-entered password: the electronic signature"}}},
+    "Token": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+        "current": {"type": "boolean", "description": "the token of this request"}}},
     "Template": {"type": "object", "properties": {"name": {"type": "string"}, "title": {"type": "string"},
                                                   "doc_type": {"type": "string"},
                                                   "fields": {"type": "array", "items": {"type": "object"}}}},
@@ -83,8 +88,15 @@ def spec() -> dict:
         "/auth/token": {"post": {**_op("Exchange username/password for a bearer token", _json(
             {"type": "object", "properties": {"token": {"type": "string"}}}), body={j: {"schema": {
                 "type": "object", "properties": {"username": {"type": "string"},
-                                                 "password": {"type": "string"}}}}}, errors=(400, 401)),
+                                                 "password": {"type": "string"}}}}}, errors=(400, 401, 429)),
+            "description": "401 invalid_credentials, or account_locked after LOGIN_MAX_FAILURES wrong passwords in "
+                           "a row; 429 rate_limited over LOGIN_RATE_LIMIT per client address.",
             "security": []}},
+        "/tokens": {"get": _op("The caller's API tokens (never their values)", _json({"type": "object", "properties": {
+            "tokens": {"type": "array", "items": _ref("Token")}}}), errors=(401,))},
+        "/tokens/{id}": {"delete": _op("Revoke one of the caller's tokens; it is refused from then on (401 "
+                                       "token_revoked)", _json(_ref("Token")), params=[_path_id("id")],
+                                       errors=(401, 404))},
         "/doc-templates": {"get": _op("Word templates and their fields", _json(
             {"type": "array", "items": _ref("Template")}), errors=(401,))},
         "/documents": {
@@ -116,8 +128,9 @@ def spec() -> dict:
             {"description": "Word file", "content": {
                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {}}},
             params=[_path_id("id"), _path_id("number")])},
-        "/tasks": {"get": _op("The caller's open tasks", _json({"type": "object", "properties": {
-            "tasks": {"type": "array", "items": _ref("Task")}}}), errors=(401,))},
+        "/tasks": {"get": _op("The caller's open tasks, oldest first, a page at a time", _json(
+            {"type": "object", "properties": {"tasks": {"type": "array", "items": _ref("Task")}, **PAGE_FIELDS}}),
+            params=PAGING, errors=(401,))},
         "/tasks/{id}/complete": {"post": _op(
             "Complete a task; approval tasks are electronic signatures (password required)",
             _json({"type": "object"}), body={j: {"schema": _ref("Completion")}}, params=[_path_id("id")],

@@ -17,7 +17,7 @@ from cmsflow.registers import transfer
 from cmsflow.search import service as search
 from cmsflow.standards import service as standards
 from cmsflow.web.pagination import paginate
-from cmsflow.web.setup import commit, csrf
+from cmsflow.web.setup import commit, csrf, limiter, login_rate_limit, login_rate_limit_off
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow.models import HumanTask
 
@@ -38,10 +38,7 @@ def _authenticate():
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise Unauthorized("缺少 Bearer 令牌")
-    user = auth.user_for_token(db_session(), header[7:].strip())
-    if user is None:
-        raise Unauthorized("令牌无效或已过期")
-    g.api_user = user
+    g.api_user, g.api_token = auth.token_user(db_session(), header[7:].strip())  # TokenRefused: 401 + reason
     return None
 
 
@@ -53,14 +50,41 @@ def read_json() -> dict:
 
 
 @blueprint.post("/auth/token")
+@limiter.limit(login_rate_limit, exempt_when=login_rate_limit_off)
 def token():
+    """A bearer token for username + password: 401 ``invalid_credentials`` / ``account_locked`` (lockout as on
+    the sign-in page), 429 ``rate_limited`` over LOGIN_RATE_LIMIT per client address."""
     body = read_json()
-    user = auth.authenticate(db_session(), str(body.get("username", "")), str(body.get("password", "")))
-    if user is None:
-        raise Unauthorized("用户名或密码错误")
-    value = auth.issue_token(db_session(), user, config()["API_TOKEN_TTL_HOURS"])
+    cfg = config()
+    try:
+        user = auth.sign_in(db_session(), str(body.get("username", "")), str(body.get("password", "")), via="api",
+                            max_failures=cfg["LOGIN_MAX_FAILURES"], lockout_minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
+    except auth.LoginRefused:
+        commit()  # keep the failure count and the history entries
+        raise
+    value = auth.issue_token(db_session(), user, cfg["API_TOKEN_TTL_HOURS"])
     commit()
-    return jsonify({"token": value, "expires_in": config()["API_TOKEN_TTL_HOURS"] * 3600})
+    return jsonify({"token": value, "expires_in": cfg["API_TOKEN_TTL_HOURS"] * 3600})
+
+
+def _token_json(row) -> dict:
+    return {"id": row.id, "created_at": row.created_at.isoformat(), "expires_at": row.expires_at.isoformat(),
+            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            "current": row.id == g.api_token.id}
+
+
+@blueprint.get("/tokens")
+def list_tokens():
+    """The caller's tokens (never their values)."""
+    return jsonify({"tokens": [_token_json(t) for t in auth.tokens_of(db_session(), g.api_user)]})
+
+
+@blueprint.delete("/tokens/<int:token_id>")
+def revoke_token(token_id: int):
+    """Revoke one of the caller's tokens (the current one too); 404 for another user's."""
+    row = auth.revoke_token(db_session(), g.api_user, token_id)
+    commit()
+    return jsonify(_token_json(row))
 
 
 @blueprint.get("/openapi.json")
@@ -161,7 +185,8 @@ def _task_json(t: HumanTask) -> dict:
 
 @blueprint.get("/tasks")
 def tasks():
-    return jsonify({"tasks": [_task_json(t) for t in workflow.open_tasks_for(db_session(), g.api_user)]})
+    page = paginate(workflow.inbox_statement(g.api_user), request.args, per_page=None, session=db_session())
+    return jsonify({"tasks": [_task_json(t) for t in page.items], **page.as_dict()})
 
 
 @blueprint.post("/tasks/<int:task_id>/complete")

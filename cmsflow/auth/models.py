@@ -53,7 +53,8 @@ class User(UserMixin, SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token; only its SHA-256 is stored."""
+    """A bearer token; only its SHA-256 is stored. Refused after ``expires_at`` or once ``revoked_at`` is set
+    (OWASP ASVS 3.5.2, 3.3.1)."""
 
     __tablename__ = "api_token"
     id: int | None = Field(default=None, primary_key=True)
@@ -61,3 +62,15 @@ class ApiToken(SQLModel, table=True):
     user_id: int = Field(foreign_key="user_account.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Consecutive failed sign-ins of one account name (lower-cased, whether or not such a user exists, so a
+    lockout does not tell which names exist); locked until ``locked_until`` (OWASP ASVS 2.2.1)."""
+
+    __tablename__ = "login_throttle"
+    username: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    last_failure_at: datetime = Field(default_factory=utcnow)
+    locked_until: datetime | None = None

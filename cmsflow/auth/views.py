@@ -1,17 +1,20 @@
-"""Sign-in and sign-out; every other page requires a signed-in user (deny by default)."""
+"""Sign-in (lockout and rate limit) and sign-out, the user's own account page (password, API tokens) and the
+administrator's user page (role, department, active, unlock); every other page requires a signed-in user."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlmodel import select
 
-from cmsflow.auth.forms import LoginForm
-from cmsflow.auth.service import authenticate
-from cmsflow.core.db import db_session
-from cmsflow.history import service as history
-from cmsflow.web.setup import commit
+from cmsflow.auth import service as accounts
+from cmsflow.auth.forms import ChangePasswordForm, LoginForm
+from cmsflow.auth.models import ROLES, Department, User
+from cmsflow.core.db import db_session, utcnow
+from cmsflow.core.errors import CmsflowError
+from cmsflow.web.setup import commit, limiter, login_rate_limit, login_rate_limit_off
 
 blueprint = Blueprint("auth", __name__, template_folder="templates")
 OPEN_ENDPOINTS = {"auth.login", "static", "web.static", "web.set_language"}  # the login page needs its CSS
@@ -34,19 +37,32 @@ def _safe_next(target: str | None) -> str:
     return url_for("web.home")
 
 
+def login_refused_message(exc: accounts.LoginRefused) -> str:
+    """The page's message: the same for an unknown name and a wrong password; a lockout says for how long."""
+    if exc.code == "account_locked":
+        minutes = max(1, int((exc.locked_until - utcnow()).total_seconds() // 60) + 1)
+        return _("登录失败次数过多，该账户已被锁定，请 %(n)s 分钟后再试或联系系统管理员解锁", n=minutes)
+    return _("用户名或密码错误")
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"], exempt_when=login_rate_limit_off)
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(db_session(), form.username.data.strip(), form.password.data)
-        if user is None:
-            flash(_("用户名或密码错误"), "error")
-        else:
-            session.clear()
-            login_user(user, remember=form.remember.data)
-            history.record(db_session(), user, "signed_in", "user", user.id)
-            commit()
-            return redirect(_safe_next(request.args.get("next")))
+        cfg = current_app.config
+        try:
+            user = accounts.sign_in(db_session(), form.username.data.strip(), form.password.data, via="web",
+                                    max_failures=cfg["LOGIN_MAX_FAILURES"],
+                                    lockout_minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
+        except accounts.LoginRefused as exc:
+            commit()  # the failure count and the history entries are kept
+            flash(login_refused_message(exc), "error")
+            return render_template("auth/login.html", form=form), 200
+        commit()
+        session.clear()
+        login_user(user, remember=form.remember.data)
+        return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
 
@@ -56,3 +72,74 @@ def logout():
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+@blueprint.route("/account", methods=["GET", "POST"])
+def account():
+    """The signed-in user's account: change the password, list and revoke API tokens."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(db_session(), current_user, form.current.data, form.new.data)
+            commit()
+            flash(_("密码已修改"), "success")
+            return redirect(url_for(".account"))
+        except CmsflowError as exc:
+            db_session().rollback()
+            if exc.code == "weak_password":
+                form.new.errors.append(exc.message)
+            else:
+                form.current.errors.append(_("当前密码不正确"))
+    tokens = accounts.tokens_of(db_session(), current_user)
+    return render_template("auth/account.html", form=form, tokens=tokens, now=utcnow())
+
+
+@blueprint.post("/account/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int):
+    accounts.revoke_token(db_session(), current_user, token_id)
+    commit()
+    flash(_("令牌已撤销"), "success")
+    return redirect(url_for(".account"))
+
+
+def _admin_only() -> None:
+    if current_user.role != "admin":
+        abort(403)
+
+
+@blueprint.get("/admin/users")
+def users():
+    """User administration (administrator): role, department, active flag, unlock; every change is recorded."""
+    _admin_only()
+    s = db_session()
+    return render_template("auth/users.html", users=s.exec(select(User).order_by(User.username)).all(),
+                           departments=s.exec(select(Department).order_by(Department.code)).all(),
+                           roles=ROLES, locked=accounts.locked_names(s))
+
+
+@blueprint.post("/admin/users/<int:user_id>")
+def update_user(user_id: int):
+    _admin_only()
+    s = db_session()
+    user = s.get(User, user_id) or abort(404)
+    f = request.form
+    try:
+        changes = accounts.update_user(s, current_user, user, role=f.get("role"),
+                                       department_code=f.get("department", ""), active=f.get("active") == "1")
+        commit()
+    except CmsflowError as exc:
+        s.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".users"))
+    flash(_("用户 %(u)s 已更新", u=user.username) if changes else _("没有变更"), "success")
+    return redirect(url_for(".users"))
+
+
+@blueprint.post("/admin/users/<int:user_id>/unlock")
+def unlock_user(user_id: int):
+    _admin_only()
+    user = db_session().get(User, user_id) or abort(404)
+    done = accounts.unlock(db_session(), current_user, user, via="web")
+    commit()
+    flash(_("账户 %(u)s 已解锁", u=user.username) if done else _("账户 %(u)s 未被锁定", u=user.username), "success")
+    return redirect(url_for(".users"))

@@ -1,26 +1,26 @@
-"""Evidence files attached to records (audit findings, activity data): type and size checked, then stored."""
+"""Evidence files attached to records (audit findings, activity data): checked as uploads, then stored."""
 from __future__ import annotations
 
 from sqlmodel import Session
 
 from cmsflow.core.errors import ValidationError
-from cmsflow.core.runtime import config, file_store
+from cmsflow.core.runtime import file_store
+from cmsflow.core.uploads import KINDS, check_upload
 
-ATTACHMENT_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
-                    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+ATTACHMENT_TYPES = KINDS["attachment"].types
 
 
 def store_attachment(session: Session, filename: str, data: bytes, what: str = "附件") -> tuple[str, str]:
-    """Store an evidence file (PDF, image, Word, Excel); returns (sha256, file name without path).
+    """Store an evidence file (PDF, image, Word, Excel); returns (sha256, clean file name).
 
-    Raises ValidationError ``attachment_type`` or ``attachment_size`` (empty or over MAX_UPLOAD_BYTES),
-    the message naming ``what`` is refused.
+    The shared upload checks run first (:func:`cmsflow.core.uploads.check_upload`, kind ``attachment``: name,
+    size over MAX_UPLOAD_BYTES, content matching the extension, zip bombs, macros, XML entities); their
+    ValidationError (codes ``attachment_type``, ``file_too_large``, ``unsafe_filename``, ...) names ``what``.
+    Nothing is stored when it raises.
     """
-    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if ext not in ATTACHMENT_TYPES:
-        raise ValidationError(f"{what}只接受 PDF、图片（JPG/PNG）、Word 或 Excel 文件", code="attachment_type")
-    if not data or len(data) > config()["MAX_UPLOAD_BYTES"]:
-        raise ValidationError(f"{what}为空或超过大小上限", code="attachment_size")
-    return file_store().put(session, data, ATTACHMENT_TYPES[ext]), name[:200]
+    try:
+        name, content_type = check_upload(filename, data, "attachment")
+    except ValidationError as exc:
+        exc.message = f"{what}：{exc.message}"
+        raise
+    return file_store().put(session, data, content_type), name

@@ -4,10 +4,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import select as sa_select
+from sqlmodel import Field, Session, SQLModel, select
 
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import CmsflowError
@@ -64,3 +66,56 @@ class FileStore:
         if hashlib.sha256(data).hexdigest() != sha256:
             raise IntegrityError(f"文件 {sha256[:12]}… 校验失败（SHA-256 不符），可能已被篡改")
         return data
+
+
+@dataclass
+class FileCheck:
+    """Result of :func:`verify_files`: how many registered blobs were re-hashed, which are missing or altered
+    (SHA-256 or size no longer match), and blobs on disk that no row registers (left by a rolled-back upload)."""
+
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)
+    unregistered: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.altered
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def verify_files(session: Session, store: FileStore) -> FileCheck:
+    """Re-hash every stored file against its SHA-256 name and recorded size (issue 9 item 1; 21 CFR Part 11
+    §11.10(a), EU GMP Annex 11 §7.1: stored records are checked for integrity). Reads each blob in 1 MB chunks."""
+    result, known = FileCheck(), set()
+    for sha, size in session.exec(select(StoredFile.sha256, StoredFile.size).order_by(StoredFile.sha256)):
+        known.add(sha)
+        result.checked += 1
+        path = store.path_for(sha)
+        if not path.is_file():
+            result.missing.append(sha)
+        elif _hash_file(path) != (sha, size):
+            result.altered.append(sha)
+    if store.root.is_dir():
+        result.unregistered = sorted(p.name for p in store.root.glob("*/*") if p.is_file() and p.name not in known)
+    return result
+
+
+def references(session: Session, sha256: str) -> list[str]:
+    """Where a stored file is used: ``table#id.column`` for every column with a foreign key to stored_file."""
+    out = []
+    for table in SQLModel.metadata.sorted_tables:
+        pk = list(table.primary_key.columns)
+        for col in table.columns:
+            if any(fk.column.table.name == StoredFile.__tablename__ for fk in col.foreign_keys) and pk:
+                for row in session.execute(sa_select(*pk).where(col == sha256)):
+                    out.append(f"{table.name}#{'/'.join(str(v) for v in row)}.{col.name}")
+    return out

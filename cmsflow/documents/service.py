@@ -95,10 +95,10 @@ def _content(session: Session, doc: Document, number: int, actor: User, template
     """Produce the draft file from a template or an upload; returns DocumentVersion column values."""
     if upload is not None:
         filename, data = upload
-        templating.validate_docx(data, filename, config()["MAX_UPLOAD_BYTES"])
+        name = templating.validate_docx(data, filename)
         sha = file_store().put(session, data, templating.DOCX_MIME)
         return {"source": "upload", "template": None, "fields": {}, "draft_sha256": sha,
-                "original_filename": filename}
+                "original_filename": name}
     info = template_catalog().get(template or "")
     if info is None:
         raise ValidationError(f"模板 {template} 不存在", code="unknown_template")
@@ -179,7 +179,7 @@ def upload_version(session: Session, actor: User, doc: Document, filename: str, 
         raise Conflict("已作废的文件不能上传新版本", code="obsolete")
     _check_lock(doc, expected_lock)
     history.record(session, actor, "file_uploaded", SUBJECT, doc.id, version=target.number,
-                   sha256=target.draft_sha256, filename=filename)
+                   sha256=target.draft_sha256, filename=target.original_filename)
     _changed(session, doc)
     return target
 

@@ -3,7 +3,6 @@ refuse uploads that are not real OOXML Word documents."""
 from __future__ import annotations
 
 import io
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from docx.shared import Pt, RGBColor
 from docxtpl import DocxTemplate
 
 from cmsflow.core.errors import ValidationError
+from cmsflow.core.uploads import check_upload
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-_WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
 SYSTEM_VARIABLES = {"organisation", "title", "code", "version", "department", "author", "date", "clauses"}
 
 
@@ -141,30 +140,16 @@ def extract_text(data: bytes) -> str:
     return "\n".join(t for t in parts if t.strip())
 
 
-def validate_docx(data: bytes, filename: str, max_bytes: int) -> None:
-    """Refuse anything that is not a real .docx (OOXML WordprocessingML) or is over ``max_bytes``.
+def validate_docx(data: bytes, filename: str) -> str:
+    """Refuse anything that is not a real, safe .docx (OOXML WordprocessingML); returns the clean file name.
 
-    Raises ValidationError with the reason; nothing is stored by the caller in that case.
+    The shared upload checks (:func:`cmsflow.core.uploads.check_upload`: name, size, zip bomb, macros, DTDs /
+    XML entities, main part type) come first, then python-docx must open it. Raises ValidationError with the
+    reason (codes of ``check_upload``, or ``corrupt_docx``); nothing is stored by the caller in that case.
     """
-    if not data:
-        raise ValidationError("上传的文件为空", code="empty_file")
-    if len(data) > max_bytes:
-        raise ValidationError(f"文件超过大小上限 {max_bytes // (1024 * 1024)} MB", code="file_too_large")
-    if not filename.lower().endswith(".docx"):
-        raise ValidationError("只接受 Word 文档（.docx）", code="not_docx")
-    if not data.startswith(b"PK\x03\x04") or not zipfile.is_zipfile(io.BytesIO(data)):
-        raise ValidationError("文件内容不是 Word 文档（.docx），已拒绝", code="not_docx")
+    name, _ = check_upload(filename, data, "docx")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            names = set(zf.namelist())
-            types = zf.read("[Content_Types].xml").decode("utf-8", "replace") \
-                if "[Content_Types].xml" in names else ""
-            if any(n.lower().endswith("vbaproject.bin") for n in names):
-                raise ValidationError("不接受含宏的文档", code="macro_document")
-        if _WORD_MAIN not in types:
-            raise ValidationError("文件不是 Word 文档（缺少 WordprocessingML 主文档）", code="not_docx")
         DocxDocument(io.BytesIO(data))
-    except ValidationError:
-        raise
     except Exception as exc:
         raise ValidationError("Word 文档已损坏或无法读取", code="corrupt_docx") from exc
+    return name

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from cmsflow.auth.models import User
 from cmsflow.core.errors import ValidationError
+from cmsflow.core.uploads import check_upload
 from cmsflow.registers import service
 from cmsflow.registers.specs import RegisterSpec
 from cmsflow.registers.values import external
@@ -90,7 +91,9 @@ def export(session: Session, spec: RegisterSpec, records, fmt: str) -> bytes:
 
 
 def _read(filename: str, data: bytes) -> list[list]:
-    name = filename.lower()
+    """Rows of an uploaded .xlsx/.csv after the shared upload checks (:func:`cmsflow.core.uploads.check_upload`,
+    kind ``import``: name, MAX_IMPORT_BYTES, zip bombs, macros, XML entities); ValidationError otherwise."""
+    name = check_upload(filename, data, "import")[0].lower()
     try:
         if name.endswith(".xlsx"):
             wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

@@ -47,16 +47,32 @@ ACTION_LABELS = {
     "evaluation_started": _l("发起合规性评价"), "obligation_evaluated": _l("评价合规性"),
     "task_confirm": _l("确认评价结果"), "evaluation_closed": _l("完成合规性评价"),
     "process_cancelled": _l("流程取消"),
+    "login_failed": _l("登录失败"), "account_locked": _l("账户锁定"), "account_unlocked": _l("账户解锁"),
+    "password_changed": _l("修改密码"), "password_reset": _l("重置密码"), "user_changed": _l("变更用户角色或状态"),
+    "token_issued": _l("签发 API 令牌"), "token_revoked": _l("撤销 API 令牌"),
     "record_created": _l("新增记录"), "record_updated": _l("修改记录"), "baseline_adjusted": _l("调整基准"),
+    "asset_account_opened": _l("开立碳资产账户"), "asset_lot_registered": _l("登记碳资产批次"),
+    "asset_transaction_recorded": _l("登记碳资产交易"), "asset_transaction_evidence": _l("上传交易凭证"),
+    "asset_price_entered": _l("录入碳价"), "abatement_measure_saved": _l("保存减排措施"),
+    "compliance_cycle_opened": _l("开启履约期"), "compliance_emissions_confirmed": _l("确认核查排放量"),
+    "compliance_position_computed": _l("计算配额盈缺"), "compliance_decision_proposed": _l("提出履约方案"),
+    "compliance_decision_approved": _l("批准履约方案"), "compliance_trades_executed": _l("完成履约交易"),
+    "compliance_surrendered": _l("完成清缴"), "compliance_evidence_attached": _l("上传履约证据"),
+    "compliance_cycle_closed": _l("关闭履约期"), "compliance_deadline_missed": _l("清缴逾期"),
+    "verification_created": _l("登记第三方核查"), "verification_completed": _l("录入核查结果"),
+    "verification_report_attached": _l("上传核查报告"), "verification_finding_recorded": _l("登记核查发现"),
+    "verification_nonconformity_raised": _l("核查发现提出不符合项"),
+    "neutrality_statement_issued": _l("发布碳中和声明"), "disclosure_criteria_saved": _l("保存披露准则"),
+    "disclosure_report_prepared": _l("生成信息披露报告"),
 }
 PROCESS_LABELS = {
     "document_approval": _l("文件审批"), "corrective_action": _l("纠正措施"), "internal_audit": _l("内部审核"),
     "audit_programme_approval": _l("审核方案审批"), "management_review": _l("管理评审"),
-    "compliance_evaluation": _l("合规性评价"),
+    "compliance_evaluation": _l("合规性评价"), "carbon_compliance": _l("配额履约"),
 }
 SUBJECT_LABELS = {"document": _l("文件"), "nonconformity": _l("不符合项"), "audit": _l("审核"),
                   "audit_programme": _l("审核方案"), "management_review": _l("管理评审"),
-                  "compliance_evaluation": _l("合规性评价")}
+                  "compliance_evaluation": _l("合规性评价"), "compliance_cycle": _l("履约期")}
 TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}
 
 
@@ -73,7 +89,7 @@ def _labels():
 @blueprint.get("/")
 def home():
     session_ = db_session()
-    tasks = workflow.open_tasks_for(session_, current_user)[:10]
+    tasks = workflow.open_tasks_for(session_, current_user, limit=10)
     recent = session_.exec(select(Document).where(Document.effective_version.is_not(None))
                            .order_by(Document.updated_at.desc()).limit(8)).all()
     notes = session_.exec(select(Notification).where(Notification.user_id == current_user.id,
@@ -93,8 +109,17 @@ def _calendar(session_) -> dict:
     open_review = session_.exec(select(ManagementReview).where(ManagementReview.status != "closed")
                                 .order_by(ManagementReview.planned_on)).first()
     return {"schedule": reviews.current_schedule(session_), "open_review": open_review, "carbon": _carbon(session_),
+            "assets": _assets(session_),
             "obligations": due_overview(session_), "my_actions": reviews.open_actions(session_, current_user),
             "today": date.today()}
+
+
+def _assets(session_) -> dict:
+    """Dashboard tiles of carbon assets: the allowance position of the open (else latest) compliance cycle,
+    the days to the next surrender deadline, the net position of the latest neutrality statement."""
+    from cmsflow.assets import compliance, neutrality
+
+    return {**compliance.overview(session_), "neutrality": neutrality.latest(session_)}
 
 
 OVERSEERS = ("management_representative", "top_management", "admin")

@@ -277,10 +277,15 @@ def postpone_timer(session: Session, instance_id: int, error: str, minutes: int 
         inst.next_timer_at = utcnow() + timedelta(minutes=minutes)
 
 
-def open_tasks_for(session: Session, user: User) -> list[HumanTask]:
-    """The caller's inbox: open tasks assigned to them or to their role (and department)."""
-    q = select(HumanTask).where(inbox_filter(user)).order_by(HumanTask.created_at, HumanTask.id)
-    return list(session.exec(q))
+def inbox_statement(user: User):
+    """The caller's inbox as a ``Select``: open tasks assigned to them or to their role (and department),
+    oldest first."""
+    return select(HumanTask).where(inbox_filter(user)).order_by(HumanTask.created_at, HumanTask.id)
+
+
+def open_tasks_for(session: Session, user: User, limit: int | None = None) -> list[HumanTask]:
+    """The caller's open tasks, oldest first (the first ``limit`` when given)."""
+    return list(session.exec(inbox_statement(user).limit(limit)))
 
 
 def tasks_for_subject(session: Session, subject_type: str, subject_id: int,

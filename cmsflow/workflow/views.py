@@ -1,12 +1,13 @@
 """Inbox and task forms."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError
+from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow import taskforms
@@ -19,8 +20,8 @@ blueprint = Blueprint("workflow", __name__, template_folder="templates", url_pre
 
 @blueprint.get("/")
 def inbox():
-    return render_template("workflow/inbox.html", tasks=workflow.open_tasks_for(db_session(), current_user),
-                           subject_url=subject_url)
+    page = paginate(workflow.inbox_statement(current_user), request.args, session=db_session())
+    return render_template("workflow/inbox.html", tasks=page.items, page=page, subject_url=subject_url)
 
 
 def subject_url(task: HumanTask) -> str:
@@ -36,6 +37,8 @@ def subject_url(task: HumanTask) -> str:
         return url_for("reviews.detail", review_id=task.subject_id)
     if task.subject_type == "compliance_evaluation":
         return url_for("compliance.detail", ev_id=task.subject_id)
+    if task.subject_type == "compliance_cycle":
+        return url_for("assets.cycle", cycle_id=task.subject_id)
     return url_for("workflow.inbox")
 
 
