@@ -332,8 +332,3 @@ def register_statement(user: User, *, doc_type=None, department=None, status=Non
     if clause:
         q = q.where(Document.id.in_(select(DocumentClause.document_id).where(DocumentClause.clause == clause)))
     return q.order_by(Document.code)
-
-
-def list_documents(session: Session, user: User, **filters) -> list[Document]:
-    """Every document of the register the user may see (filters of :func:`register_statement`)."""
-    return list(session.exec(register_statement(user, **filters)))

@@ -1,8 +1,5 @@
-"""Page through a register: ``paginate(source, request.args)`` keeps the other filters in the links.
-
-``source`` is a SQL ``Select`` (counted and sliced in the database: only one page of rows is loaded) or
-an already-built list (sliced in Python; for the few lists assembled from several sources).
-"""
+"""Page through a register: ``paginate(statement, request.args, session=…)`` counts and slices in the database
+(only one page of rows is loaded) and keeps the other filters in the links."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,23 +41,14 @@ def _int_arg(args, name: str, default: int, low: int, high: int) -> int:
         return default
 
 
-def paginate(source, args, per_page: int = PER_PAGE, session=None) -> Page:
-    """The ``page`` (1-based, from ``args``) of ``source``; an out-of-range or malformed page shows page 1/last.
-
-    With a ``Select``, ``session`` runs one COUNT and one LIMIT/OFFSET query (ordering is the statement's).
-    With ``per_page=None`` the size comes from ``args["per_page"]`` (1–500, default 100: API lists).
-    """
+def paginate(source: Select, args, per_page: int | None = PER_PAGE, session=None) -> Page:
+    """The ``page`` (1-based, from ``args``) of the rows of ``source``; an out-of-range or malformed page shows
+    page 1/last. ``session`` runs one COUNT and one LIMIT/OFFSET query (ordering is the statement's).
+    With ``per_page=None`` the size comes from ``args["per_page"]`` (1–500, default 100: API lists)."""
     if per_page is None:
         per_page = _int_arg(args, "per_page", API_PER_PAGE, 1, MAX_PER_PAGE)
     number = _int_arg(args, "page", 1, 1, 10**9)
-    if isinstance(source, Select):
-        total = session.execute(select(func.count()).select_from(source.order_by(None).subquery())).scalar_one()
-    else:
-        total = len(source)
+    total = session.execute(select(func.count()).select_from(source.order_by(None).subquery())).scalar_one()
     number = min(number, max(1, -(-total // per_page)))
-    start = (number - 1) * per_page
-    if isinstance(source, Select):
-        items = list(session.exec(source.limit(per_page).offset(start)))
-    else:
-        items = source[start:start + per_page]
+    items = list(session.exec(source.limit(per_page).offset((number - 1) * per_page)))
     return Page(items, number, per_page, total, dict(args.items()))
