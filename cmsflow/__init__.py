@@ -27,6 +27,9 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=load_config(config)["INSTANCE_DIR"])
     app.config.update(load_config(config))
     import_models()
+    from cmsflow.auth.models import PASSWORD_HASH_METHOD
+
+    PASSWORD_HASH_METHOD["method"] = app.config["PASSWORD_HASH_METHOD"]
     configure_database(app)
     configure_services(app)
     configure_web(app)

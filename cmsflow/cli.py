@@ -1,5 +1,5 @@
 """``flask --app wsgi cmsflow …``: init, seed-demo, create-department, create-user, update-user, set-password,
-unlock-user, reindex, verify-history, verify-files, worker."""
+unlock-user, reindex, verify-history, verify-files, backup, restore, worker."""
 from __future__ import annotations
 
 import sys
@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlmodel import func, select
 
 from cmsflow.core.db import session_scope
-from cmsflow.core.errors import CmsflowError
+from cmsflow.core.errors import CmsflowError, Conflict
 
 
 def _fail(message: str) -> None:
@@ -111,15 +111,19 @@ def create_user_cmd(username: str, password: str, role: str, department: str | N
 
 
 @cli.command("reindex")
-@click.option("--if-needed", is_flag=True, help="Only when the index does not exist yet.")
+@click.option("--if-needed", is_flag=True, help="Only when the index is missing or damaged (every entry is read).")
 @with_appcontext
 def reindex_cmd(if_needed: bool) -> None:
     """Rebuild the search index from the database."""
     from cmsflow.search.service import backend, reindex
 
-    if if_needed and backend().exists():
-        click.echo("搜索索引已存在")
-        return
+    if if_needed:
+        problem = backend().check(deep=True)
+        if problem is None:
+            click.echo("搜索索引完好")
+            return
+        current_app.logger.warning("search index %s: rebuilding it from the database", problem)
+        click.echo(f"搜索索引缺失或损坏（{problem}），从数据库重建")
     with session_scope() as session:
         n = reindex(session)
     click.echo(f"搜索索引已重建：{n} 条")
@@ -155,6 +159,43 @@ def verify_files_cmd() -> None:
                f"未登记的磁盘文件 {len(result.unregistered)} 个")
     if not result.ok:
         sys.exit(1)
+
+
+@cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_cmd(path: Path) -> None:
+    """Write one archive (.tar.gz) of the database rows, the stored files and a manifest with SHA-256 hashes."""
+    from cmsflow.core.backup import write_backup
+
+    try:
+        summary = write_backup(path)
+    except CmsflowError as exc:
+        _fail(exc.message)
+    click.echo(f"备份已写入 {summary.path}（{summary.archive_bytes / 1048576:.1f} MB，数据库版本 {summary.revision}）："
+               f"{len(summary.rows)} 张表 {sum(summary.rows.values())} 行，{summary.files} 个文件"
+               f"（{summary.file_bytes / 1048576:.1f} MB），用时 {summary.seconds:.1f} 秒")
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def restore_cmd(path: Path) -> None:
+    """Restore an archive written by ``backup`` into this empty instance; verifies history and files, reindexes."""
+    from cmsflow.core.backup import restore_backup
+
+    try:
+        summary = restore_backup(path)
+    except CmsflowError as exc:
+        _fail(exc.message)
+    if summary.migrated:
+        click.echo("空数据库已迁移到最新版本")
+    for table, rows in summary.rows.items():
+        if rows:
+            click.echo(f"  {table:<28} {rows:>8} 行")
+    click.echo(f"已恢复 {len(summary.rows)} 张表 {sum(summary.rows.values())} 行、{summary.files} 个文件"
+               f"（备份于 {summary.created_at}，来自 {summary.source_dialect}）；审计日志哈希链完整，文件校验通过；"
+               f"搜索索引已重建 {summary.indexed} 条；用时 {summary.seconds:.1f} 秒")
 
 
 def _user(session, username: str):
@@ -215,11 +256,17 @@ def unlock_user_cmd(username: str) -> None:
 
 
 def _fire_due_timers(limit: int = 500) -> int:
-    """Step due instances one transaction each; a failing one is postponed, the others go on."""
+    """Step due instances one transaction each; a failing one is postponed, the others go on.
+
+    Killed mid-batch, nothing is lost or done twice: an instance's timers, the reminders they send and its new
+    state are committed together or not at all, and the claim is a row lock of that transaction (released when
+    the process dies), not a flag left behind. A step that another worker saved first (Conflict) is not an error.
+    """
     from cmsflow.workflow.service import claim_due_instance, fire_timers_of, postpone_timer
 
-    fired = 0
-    while fired < limit:
+    fired = attempts = 0
+    while fired < limit and attempts < 2 * limit:
+        attempts += 1
         claimed = None
         try:
             with session_scope() as session:
@@ -229,6 +276,8 @@ def _fire_due_timers(limit: int = 500) -> int:
                 claimed = inst.id
                 fire_timers_of(session, inst)
             fired += 1
+        except Conflict:
+            current_app.logger.info("timer step of instance %s was done by another worker", claimed)
         except Exception as exc:
             current_app.logger.exception("timer step of instance %s failed", claimed)
             if claimed is None:
@@ -243,7 +292,7 @@ def worker_pass() -> dict:
     search updates."""
     from cmsflow.registers.integration import remind_calibrations
     from cmsflow.reviews.service import remind_overdue_actions
-    from cmsflow.search.service import process_outbox
+    from cmsflow.search.service import ensure_index, process_outbox
     from cmsflow.workflow.reminders import remind_overdue
 
     timers = _fire_due_timers()
@@ -254,9 +303,11 @@ def worker_pass() -> dict:
     with session_scope() as session:
         review_actions = remind_overdue_actions(session)
     with session_scope() as session:
+        search_index = ensure_index(session)  # a deleted or damaged index is rebuilt from the database
+    with session_scope() as session:
         indexed = process_outbox(session)
     return {"timers": timers, "overdue": overdue, "calibrations": calibrations, "review_actions": review_actions,
-            "indexed": indexed}
+            "search_index": search_index, "indexed": indexed}
 
 
 @cli.command("worker")

@@ -123,6 +123,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": os.environ.get("CMSFLOW_SECURE_COOKIES", "0") == "1",
         "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
+        # werkzeug's method for new password hashes; the tests use a cheap one ("pbkdf2:sha256:1000") for speed.
+        "PASSWORD_HASH_METHOD": os.environ.get("CMSFLOW_PASSWORD_HASH_METHOD", "scrypt"),
         "LOGIN_MAX_FAILURES": int(os.environ.get("CMSFLOW_LOGIN_MAX_FAILURES", "5")),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("CMSFLOW_LOGIN_LOCKOUT_MINUTES", "15")),
         "LOGIN_RATE_LIMIT": os.environ.get("CMSFLOW_LOGIN_RATE_LIMIT", "30 per minute"),

@@ -46,7 +46,9 @@ def app(tmp_path_factory):
                               "TESTING": True, "FILES_DIR": str(instance / "files"),
                               "INDEX_DIR": str(instance / "index"),
                               # many tokens from one address; tests/security turns it on to see the 429
-                              "LOGIN_RATE_LIMIT_ENABLED": False})
+                              "LOGIN_RATE_LIMIT_ENABLED": False,
+                              # scrypt costs ~80 ms a hash; nine users a test made that minutes of the suite
+                              "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
     with application.app_context():
         migrate_to_head(url)
     yield application
@@ -90,9 +92,13 @@ def org(app):
 
 def signed_in(app, user_id: int):
     """A test client with a signed-in session (pages; CSRF stays on)."""
+    from cmsflow.auth.models import User
+
+    with app.app_context(), session_scope() as s:
+        session_id = s.get(User, user_id).get_id()
     client = app.test_client()
     with client.session_transaction() as sess:
-        sess["_user_id"] = str(user_id)
+        sess["_user_id"] = session_id
         sess["_fresh"] = True
     return client
 

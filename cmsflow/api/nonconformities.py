@@ -18,7 +18,8 @@ from cmsflow.web.setup import commit
 
 @blueprint.get("/nonconformities")
 def nc_list():
-    page = paginate(service.statement(db_session(), request.args), request.args, per_page=None, session=db_session())
+    statement = service.statement(db_session(), request.args, g.api_user)
+    page = paginate(statement, request.args, per_page=None, session=db_session())
     return jsonify({"nonconformities": [nc_json(db_session(), nc) for nc in page.items], **page.as_dict()})
 
 
@@ -40,7 +41,7 @@ def nc_raise():
 
 @blueprint.get("/nonconformities/<int:nc_id>")
 def nc_get(nc_id: int):
-    return jsonify(nc_json(db_session(), service.get(db_session(), nc_id), full=True))
+    return jsonify(nc_json(db_session(), service.get(db_session(), nc_id, g.api_user), full=True))
 
 
 @blueprint.post("/nonconformities/<int:nc_id>/steps/<step>")
@@ -49,16 +50,16 @@ def nc_step(nc_id: int, step: str):
     data = body.get("data") or {}
     if not isinstance(data, dict):
         raise ValidationError("data 必须是对象", code="invalid_json")
-    nc = service.get(db_session(), nc_id)
+    nc = service.get(db_session(), nc_id, g.api_user)
     service.complete_step(db_session(), nc, g.api_user, step, decision=body.get("decision"),
                           comment=str(body.get("comment") or ""), password=body.get("password"), data=data)
     commit()
-    return jsonify(nc_json(db_session(), service.get(db_session(), nc_id), full=True))
+    return jsonify(nc_json(db_session(), service.get(db_session(), nc_id, g.api_user), full=True))
 
 
 @blueprint.get("/nonconformities/export")
 def nc_export():
-    data = export_xlsx(db_session(), service.query(db_session(), request.args))
+    data = export_xlsx(db_session(), service.query(db_session(), request.args, g.api_user))
     return send_file(io.BytesIO(data), mimetype=MIME["xlsx"], as_attachment=True,
                      download_name="nonconformities.xlsx")
 

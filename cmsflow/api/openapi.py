@@ -6,7 +6,10 @@ ERR = {"$ref": "#/components/responses/Error"}
 
 def _op(summary: str, ok: dict, *, body: dict | None = None, params: list | None = None,
         errors=(400, 401, 403, 404), status: str = "200") -> dict:
-    op = {"summary": summary, "responses": {status: ok, **{str(c): ERR for c in errors}}}
+    """One operation. Every operation behind the bearer token may also answer 401 (no, expired or revoked token)
+    and 403 (the caller's role or department may not do this), so both are always documented."""
+    codes = sorted({*errors, 401, 403})
+    op = {"summary": summary, "responses": {status: ok, **{str(c): ERR for c in codes}}}
     if body:
         op["requestBody"] = {"required": True, "content": body}
     if params:
@@ -168,7 +171,8 @@ def spec() -> dict:
             status="201")},
         "/search": {"get": _op("Full-text search (Chinese), only what the caller may see", _json(
             {"type": "object", "properties": {"results": {"type": "array", "items": {"type": "object"}}}}),
-            params=[_query("q", True)], errors=(400, 401))},
+            params=[_query("q", True), {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": 100, "default": 20}}], errors=(400, 401))},
     }
     paths.update(nonconformity_paths())
     paths.update(audit_paths())
@@ -179,6 +183,7 @@ def spec() -> dict:
     from cmsflow.api.openapi_assets import assets_paths  # imports the helpers above
 
     paths.update(assets_paths())
+    del paths["/auth/token"]["post"]["responses"]["403"]  # no token yet: no role to refuse
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",

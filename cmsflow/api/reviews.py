@@ -43,7 +43,7 @@ def review_create():
 
 @blueprint.get("/management-reviews/<int:review_id>")
 def review_get(review_id: int):
-    return jsonify(review_json(db_session(), service.get(db_session(), review_id), full=True))
+    return jsonify(review_json(db_session(), service.get(db_session(), review_id, g.api_user), full=True))
 
 
 @blueprint.post("/management-reviews/<int:review_id>/inputs/refresh")

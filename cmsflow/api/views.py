@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+import re
 
 from flask import Blueprint, g, jsonify, request, send_file
 
+from cmsflow.auth import permissions
 from cmsflow.auth import service as auth
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError, NotFound, ValidationError
@@ -23,7 +25,6 @@ from cmsflow.workflow.models import HumanTask
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(blueprint)
-PUBLIC = {"api.token", "api.openapi"}
 
 
 class Unauthorized(CmsflowError):
@@ -33,19 +34,39 @@ class Unauthorized(CmsflowError):
 
 @blueprint.before_request
 def _authenticate():
-    if request.endpoint in PUBLIC:
+    if permissions.is_public(request.endpoint):
         return None
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise Unauthorized("缺少 Bearer 令牌")
     g.api_user, g.api_token = auth.token_user(db_session(), header[7:].strip())  # TokenRefused: 401 + reason
+    permissions.check_route(g.api_user, request.endpoint)  # the same route rules as the pages
     return None
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text refuses it), lone UTF-16 surrogates
+
+
+def _unstorable(value) -> bool:
+    """Whether any string in the JSON value (keys too) holds a character no database text column can store."""
+    if isinstance(value, str):
+        return bool(UNSTORABLE.search(value))
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
 def read_json() -> dict:
+    """The request's JSON object; 400 ``invalid_json`` when it is not one, 400 ``invalid_characters`` when a string
+    holds NUL or an unpaired surrogate (``"\\u0000"``, ``"\\ud800"``: valid JSON, but not storable text)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationError("请求体必须是 JSON 对象", code="invalid_json")
+    if _unstorable(body):
+        raise ValidationError("请求中含有不允许的字符（NUL 或不成对的代理字符），未保存任何内容",
+                              code="invalid_characters")
     return body
 
 
@@ -139,7 +160,7 @@ def submit(doc_id: int):
 
 @blueprint.post("/documents/<int:doc_id>/revise")
 def revise(doc_id: int):
-    body = request.get_json(silent=True) or {}
+    body = read_json() if request.get_json(silent=True) else {}  # the body is optional
     doc = documents.get_document(db_session(), doc_id, g.api_user)
     documents.revise(db_session(), g.api_user, doc, str(body.get("change_summary", "")))
     commit()
@@ -291,7 +312,10 @@ def search_view():
     q = request.args.get("q", "").strip()
     if not q:
         raise ValidationError("缺少查询参数 q", code="query_required")
-    hits = search.search(g.api_user, q, limit=min(int(request.args.get("limit", 20) or 20), 100))
+    limit = request.args.get("limit", "").strip() or "20"
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 100:  # no sign, spaces, "1e9", "²"
+        raise ValidationError("limit 必须是 1 至 100 之间的整数", code="invalid_limit")
+    hits = search.search(g.api_user, q, limit=int(limit))
     return jsonify({"results": [{"type": h.type, "id": h.id, "title": h.title, "snippet": h.snippet,
                                  "url": h.url} for h in hits]})
 

@@ -83,7 +83,7 @@ def new_cycle(session: Session, actor: User, *, compliance_year, deadline=None, 
     transactions are entered before :func:`start_workflow`, whose deadline watch then sees them."""
     v.require_manager(actor, "开启履约期")
     errors: dict[str, str] = {}
-    year = v.integer(compliance_year, "compliance_year", "履约年度", errors)
+    year = v.integer(compliance_year, "compliance_year", "履约年度", errors, bounds=v.YEARS)
     due = v.day(deadline, "deadline", errors, default=date(year + 1, 12, 31) if year else None)
     dept = v.department(session, department, errors) if department else (v.asset_department(session) or (
         v.department(session, actor.department_id, errors) if actor.department_id else None))

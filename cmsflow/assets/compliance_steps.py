@@ -30,7 +30,8 @@ def _confirm_emissions(session: Session, task: HumanTask, user: User, sub: taskf
     one already linked or the latest completed)."""
     cycle = compliance.get(session, task.subject_id)
     errors: dict[str, str] = {}
-    ref = v.integer(sub.data.get("verification_id"), "verification_id", "核查记录", errors, required=False)
+    ref = v.integer(sub.data.get("verification_id"), "verification_id", "核查记录", errors, required=False,
+                    bounds=v.ID_RANGE)
     v.refuse(errors, "核查记录无效", "invalid_verification")
     ref = ref or cycle.verification_id
     ver = verification.get(session, ref) if ref else verification.completed_for(session, cycle.compliance_year)

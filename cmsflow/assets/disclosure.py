@@ -139,8 +139,8 @@ def prepare_report(session: Session, actor: User, *, criteria_id, year) -> Discl
     (a report of that year and criteria is already in approval or released)."""
     v.require_manager(actor, "编制信息披露报告")
     errors: dict[str, str] = {}
-    year = v.integer(year, "year", "披露年度", errors)
-    ref = v.integer(criteria_id, "criteria_id", "披露准则", errors)
+    year = v.integer(year, "year", "披露年度", errors, bounds=v.YEARS)
+    ref = v.integer(criteria_id, "criteria_id", "披露准则", errors, bounds=v.ID_RANGE)
     v.refuse(errors, "披露报告信息不完整", "invalid_disclosure")
     criteria = get_criteria(session, ref)
     if not criteria.active:

@@ -24,6 +24,7 @@ from cmsflow.assets.models import (
     NeutralityStatement,
     Verification,
 )
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department
 from cmsflow.core.clock import local_date
 from cmsflow.documents.models import Document
@@ -205,7 +206,7 @@ def _cycle_entry(session: Session, cycle_id: int) -> Entry | None:
         return None
     body = " ".join(t for t in (c.decision_note, c.evidence_note, f"{c.compliance_year} 年度配额清缴 履约") if t)
     return Entry(key=f"compliance_cycle:{c.id}", type="compliance_cycle", id=c.id, title=f"配额履约：{c.code}",
-                 code=c.code, body=body, url=f"/assets/cycles/{c.id}", visibility="all")
+                 code=c.code, body=body, url=f"/assets/cycles/{c.id}", visibility=permissions.SYSTEM_VISIBILITY)
 
 
 def _verification_entry(session: Session, ver_id: int) -> Entry | None:
@@ -216,7 +217,7 @@ def _verification_entry(session: Session, ver_id: int) -> Entry | None:
                      *[f.description for f in verification.findings(session, ver)]])
     return Entry(key=f"asset_verification:{ver.id}", type="asset_verification", id=ver.id,
                  title=f"第三方核查：{ver.compliance_year} 年度（{ver.verifier}）", code=ver.code, body=body,
-                 url=f"/assets/verifications/{ver.id}", visibility="all")
+                 url=f"/assets/verifications/{ver.id}", visibility=permissions.SYSTEM_VISIBILITY)
 
 
 register_provider(compliance.SUBJECT, _cycle_entry, lambda s: s.exec(select(ComplianceCycle.id)).all())

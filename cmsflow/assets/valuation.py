@@ -97,7 +97,7 @@ def _measure_fields(session: Session, data: dict, errors: dict) -> dict:
     status = str(data.get("status") or "planned")
     if status not in MEASURE_STATUSES:
         errors["status"] = f"状态须为：{'、'.join(MEASURE_STATUSES)}"
-    lifetime = v.integer(data.get("lifetime_years"), "lifetime_years", "使用年限", errors)
+    lifetime = v.integer(data.get("lifetime_years"), "lifetime_years", "使用年限", errors, bounds=v.INT_RANGE)
     if lifetime is not None and lifetime <= 0:
         errors["lifetime_years"] = "使用年限必须大于 0"
     return {"title": v.text(data.get("title"), "title", "措施名称", errors, limit=200),

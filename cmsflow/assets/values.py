@@ -35,17 +35,29 @@ def number(raw, field: str, label: str, errors: dict, *, required: bool = True, 
     return value
 
 
-def integer(raw, field: str, label: str, errors: dict, *, required: bool = True) -> int | None:
-    """``raw`` as an int (a year, a serial number); messages as for :func:`number`."""
+BIGINT_MAX = 2**63 - 1  # the largest value any integer column holds (serial numbers are BIGINT)
+YEARS = (1900, 2999)  # a year outside this range is a typing error (and dates end in 9999)
+ID_RANGE = (1, 2**31 - 1)  # a record id (INTEGER primary keys)
+INT_RANGE = (-(2**31 - 1), 2**31 - 1)  # an INTEGER column
+
+
+def integer(raw, field: str, label: str, errors: dict, *, required: bool = True,
+            bounds: tuple[int, int] = (-BIGINT_MAX, BIGINT_MAX)) -> int | None:
+    """``raw`` as an int (a year: pass ``bounds=YEARS``, a serial number); messages as for :func:`number`, also
+    when outside ``bounds`` (inclusive: a number the database cannot store is refused, not a server error)."""
     if raw is None or str(raw).strip() == "":
         if required:
             errors[field] = f"请填写{label}"
         return None
     try:
-        return int(str(raw).strip())
+        value = int(str(raw).strip())
     except ValueError:
         errors[field] = f"{label}必须是整数"
         return None
+    if not bounds[0] <= value <= bounds[1]:
+        errors[field] = f"{label}应在 {bounds[0]} 至 {bounds[1]} 之间"
+        return None
+    return value
 
 
 def day(raw, field: str, errors: dict, *, default: date | None = None) -> date | None:

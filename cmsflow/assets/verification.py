@@ -55,7 +55,7 @@ def create_verification(session: Session, actor: User, *, compliance_year, scope
     Raises PermissionDenied (MR/admin) and ValidationError with ``details.fields``."""
     v.require_manager(actor, "登记第三方核查")
     errors: dict[str, str] = {}
-    year = v.integer(compliance_year, "compliance_year", "核查年度", errors)
+    year = v.integer(compliance_year, "compliance_year", "核查年度", errors, bounds=v.YEARS)
     start = v.day(period_start, "period_start", errors, default=date(year, 1, 1) if year else None)
     end = v.day(period_end, "period_end", errors, default=date(year, 12, 31) if year else None)
     scope = v.text(scope, "scope", "核查范围", errors)

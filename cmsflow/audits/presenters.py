@@ -5,6 +5,7 @@ from sqlmodel import Session, select
 
 from cmsflow.audits import programmes, service
 from cmsflow.audits.models import RESULTS, Audit, AuditProgramme
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department
 from cmsflow.nonconformities.models import Nonconformity
 from cmsflow.nonconformities.presenters import history_json, username
@@ -72,7 +73,7 @@ def _audit_entry(session: Session, audit_id: int) -> Entry | None:
                                   *(f"{f.question} {RESULTS.get(f.result or '', '')} {f.objective_evidence or ''}"
                                     for f in lines)]))
     return Entry(key=f"audit:{audit.id}", type="audit", id=audit.id, title=f"内部审核：{audit.title}",
-                 code=audit.code, body=body, url=f"/audits/{audit.id}", visibility="all")
+                 code=audit.code, body=body, url=f"/audits/{audit.id}", visibility=permissions.SYSTEM_VISIBILITY)
 
 
 def _programme_entry(session: Session, prog_id: int) -> Entry | None:
@@ -81,7 +82,7 @@ def _programme_entry(session: Session, prog_id: int) -> Entry | None:
         return None
     return Entry(key=f"audit_programme:{prog.id}", type="audit_programme", id=prog.id,
                  title=f"审核方案：{prog.title}", code=prog.code, body=prog.objectives,
-                 url=f"/audits/programmes/{prog.id}", visibility="all")
+                 url=f"/audits/programmes/{prog.id}", visibility=permissions.SYSTEM_VISIBILITY)
 
 
 register_provider(programmes.AUDIT, _audit_entry, lambda s: s.exec(select(Audit.id)).all())

@@ -1,6 +1,7 @@
 """Departments, users with one role each, and API bearer tokens."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -8,6 +9,11 @@ from sqlmodel import Field, SQLModel
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from cmsflow.core.db import utcnow
+
+# How new password hashes are made (werkzeug method string). scrypt by default; create_app sets it from the
+# PASSWORD_HASH_METHOD setting, which the tests lower to a cheap pbkdf2 (stored hashes name their own method, so
+# verification never depends on this).
+PASSWORD_HASH_METHOD = {"method": "scrypt"}
 
 ROLES = (
     "top_management",
@@ -38,7 +44,7 @@ class User(UserMixin, SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD["method"])
 
     def check_password(self, password: str) -> bool:
         return bool(password) and check_password_hash(self.password_hash, password)
@@ -46,6 +52,15 @@ class User(UserMixin, SQLModel, table=True):
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    def get_id(self) -> str:
+        """Flask-Login's session id: ``<id>.<fingerprint of the password hash>``, so a password change or reset
+        ends every other session and remember-me cookie (OWASP ASVS 3.3.3, 3.3.4)."""
+        return f"{self.id}.{self.session_fingerprint}"
+
+    @property
+    def session_fingerprint(self) -> str:
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
 
     @property
     def display_name(self) -> str:

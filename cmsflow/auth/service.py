@@ -187,7 +187,8 @@ def check_password_policy(password: str, username: str = "") -> None:
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
     """The user's own change: the current password must be right (PermissionDenied ``bad_password``) and the
-    new one pass :func:`check_password_policy` and differ from it. Recorded as ``password_changed``."""
+    new one pass :func:`check_password_policy` and differ from it. Recorded as ``password_changed``; the user's
+    API tokens are revoked and their other sessions end (the session id carries a fingerprint of the hash)."""
     if not user.check_password(current or ""):
         raise PermissionDenied("当前密码不正确", code="bad_password")
     if user.check_password(new or ""):
@@ -195,6 +196,7 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     check_password_policy(new, user.username)
     user.set_password(new)
     history.record(session, user, "password_changed", "user", user.id)
+    revoke_all_tokens(session, user, user)
 
 
 def reset_password(session: Session, actor: User | None, user: User, new: str, via: str = "cli") -> None:
@@ -203,6 +205,7 @@ def reset_password(session: Session, actor: User | None, user: User, new: str, v
     check_password_policy(new, user.username)
     user.set_password(new)
     history.record(session, actor, "password_reset", "user", user.id, username=user.username, via=via)
+    revoke_all_tokens(session, actor, user)
     unlock(session, actor, user, via=via)
 
 
@@ -305,6 +308,19 @@ def revoke_token(session: Session, actor: User, token_id: int) -> ApiToken:
         row.revoked_at = utcnow()
         history.record(session, actor, "token_revoked", "user", row.user_id, token_id=row.id)
     return row
+
+
+def revoke_all_tokens(session: Session, actor: User | None, user: User) -> int:
+    """Revoke every live API token of ``user`` (after a password change or reset: a stolen token must not
+    outlive the password it was issued for). Returns how many; recorded as ``tokens_revoked``."""
+    now = utcnow()
+    live = session.exec(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+                                               ApiToken.expires_at > now)).all()
+    for row in live:
+        row.revoked_at = now
+    if live:
+        history.record(session, actor, "tokens_revoked", "user", user.id, count=len(live))
+    return len(live)
 
 
 def users_in_role(session: Session, role: str, department_id: int | None = None) -> list[User]:

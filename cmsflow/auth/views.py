@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlmodel import select
 
+from cmsflow.auth import permissions
 from cmsflow.auth import service as accounts
 from cmsflow.auth.forms import ChangePasswordForm, LoginForm
 from cmsflow.auth.models import ROLES, Department, User
@@ -17,18 +18,28 @@ from cmsflow.core.errors import CmsflowError
 from cmsflow.web.setup import commit, limiter, login_rate_limit, login_rate_limit_off
 
 blueprint = Blueprint("auth", __name__, template_folder="templates")
-OPEN_ENDPOINTS = {"auth.login", "static", "web.static", "web.set_language"}  # the login page needs its CSS
 
 
 @blueprint.before_app_request
 def _require_login():
+    """Pages: sign-in first, then the route rule of cmsflow.auth.permissions (deny by default; the API checks
+    the same rules after its token)."""
     from flask import request as req
 
-    if req.endpoint in OPEN_ENDPOINTS or (req.endpoint or "").startswith("api.") or req.endpoint is None:
+    if req.endpoint is None or req.endpoint.startswith("api.") or permissions.is_public(req.endpoint):
         return None
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=req.full_path if req.method == "GET" else None))
+    _check_route(current_user, req.endpoint)
     return None
+
+
+def _check_route(user, endpoint: str) -> None:
+    try:
+        permissions.check_route(user, endpoint)
+    except permissions.NoRouteRule:
+        current_app.logger.error("endpoint %s has no rule in cmsflow.auth.permissions.ROUTES: refused", endpoint)
+        raise
 
 
 def _safe_next(target: str | None) -> str:
@@ -82,7 +93,8 @@ def account():
         try:
             accounts.change_password(db_session(), current_user, form.current.data, form.new.data)
             commit()
-            flash(_("密码已修改"), "success")
+            login_user(current_user._get_current_object(), fresh=True)  # this session goes on; the others end
+            flash(_("密码已修改；其他会话已退出，API 令牌已全部吊销"), "success")
             return redirect(url_for(".account"))
         except CmsflowError as exc:
             db_session().rollback()

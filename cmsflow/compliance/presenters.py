@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department
 from cmsflow.compliance import service
 from cmsflow.compliance.models import ComplianceEvaluation
@@ -41,7 +42,7 @@ def _entry(session: Session, ev_id: int) -> Entry | None:
     body = " ".join(t for t in (ev.requirement, ev.evidence, ev.confirm_comment) if t)
     return Entry(key=f"compliance_evaluation:{ev.id}", type="compliance_evaluation", id=ev.id,
                  title=f"合规性评价：{ev.obligation_title}", code=ev.code, body=body, url=f"/compliance/{ev.id}",
-                 visibility="all")
+                 visibility=permissions.SYSTEM_VISIBILITY)
 
 
 register_provider(service.SUBJECT, _entry, lambda session: session.exec(select(ComplianceEvaluation.id)).all())

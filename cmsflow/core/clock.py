@@ -24,5 +24,7 @@ def at_local(day: date, at: time = time(8, 0)) -> datetime:
 
 
 def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """First and last instant (aware UTC) of the local days ``start``…``end``, for queries on instants."""
+    """First and last instant (aware UTC) of the local days ``start``…``end``, for queries on instants. Days at the
+    ends of the calendar (0001-01-01, 9999-12-31: typed by mistake) are narrowed by one so the UTC instant exists."""
+    start, end = max(start, date.min.replace(day=2)), min(end, date.max.replace(day=30))
     return at_local(start, time.min).astimezone(UTC), at_local(end, time.max).astimezone(UTC)

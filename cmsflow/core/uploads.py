@@ -116,6 +116,13 @@ def _open_zip(data: bytes, ext: str, spec: Kind) -> zipfile.ZipFile:
         _refuse(f"文件内容不是 {ext} 格式", spec.type_code)
 
 
+def unsafe_member_path(name: str) -> bool:
+    """True when an archive member's path could leave the folder it is extracted to: absolute (``/``, ``\\``),
+    with a ``..`` part, or starting with a drive letter (``C:``). Used for .docx/.xlsx parts and backup archives."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
+
+
 def _check_members(infos: list[zipfile.ZipInfo], compressed: int) -> None:
     """Zip bomb (declared sizes, member count, compression ratio), unsafe member paths, active content."""
     cfg = config()
@@ -128,8 +135,7 @@ def _check_members(infos: list[zipfile.ZipInfo], compressed: int) -> None:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > CHUNK and ratio > cfg["UPLOAD_MAX_ZIP_RATIO"]:
             _refuse(f"压缩比 {ratio:.0f}:1 异常（疑似压缩炸弹）", "zip_bomb")
-        parts = info.filename.replace("\\", "/").split("/")
-        if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+        if unsafe_member_path(info.filename):
             _refuse("压缩包内含有不安全的路径", "unsafe_archive")
         if any(word in info.filename.lower() for word in ACTIVE_CONTENT):
             _refuse("不接受含宏或 ActiveX 控件的文档", "macro_document")

@@ -3,19 +3,32 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.core.runtime import file_store
 from cmsflow.core.storage import IntegrityError
 from cmsflow.documents import templating
 from cmsflow.documents.models import DOC_TYPES, Document, DocumentVersion
 from cmsflow.search.backend import Entry
 from cmsflow.search.service import register_provider
+from cmsflow.workflow.models import HumanTask
 
 
-def _visibility(doc: Document) -> str:
-    if doc.effective_version is not None or doc.status in ("superseded", "obsolete"):
-        return "all"
-    return (f"dept:{doc.department_id} user:{doc.author_id} role:management_representative "
-            "role:admin role:top_management")
+def _visibility(session: Session, doc: Document) -> str:
+    """Published: everyone; a draft: :func:`cmsflow.auth.permissions.document_visibility` plus the people
+    holding a task on it (department-scoped tasks reach that department's head)."""
+    base = permissions.document_visibility(doc)
+    if base == "all":
+        return base
+    tokens = set(base.split())
+    for task in session.exec(select(HumanTask).where(HumanTask.subject_type == "document",
+                                                     HumanTask.subject_id == doc.id)):
+        if task.assignee_id is not None:
+            tokens.add(f"user:{task.assignee_id}")
+        elif task.role == "department_head" and task.department_id is not None:
+            tokens.add(f"head:{task.department_id}")
+        elif task.role and task.department_id is None:
+            tokens.add(f"role:{task.role}")
+    return " ".join(sorted(tokens))
 
 
 def document_entry(session: Session, doc_id: int) -> Entry | None:
@@ -31,7 +44,7 @@ def document_entry(session: Session, doc_id: int) -> Entry | None:
         body = ""
     return Entry(key=f"document:{doc.id}", type="document", id=doc.id, title=doc.title, code=doc.code,
                  body=f"{DOC_TYPES.get(doc.doc_type, '')} {body}", url=f"/documents/{doc.id}",
-                 visibility=_visibility(doc))
+                 visibility=_visibility(session, doc))
 
 
 def all_document_ids(session: Session):

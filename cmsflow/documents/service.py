@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import or_
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department, User
 from cmsflow.auth.service import department_by_code, users_in_role
 from cmsflow.core import signals
@@ -37,18 +37,17 @@ def can_author(user: User, department_id: int) -> bool:
     return user.role in AUTHOR_ROLES and user.department_id == department_id
 
 
-def can_view(user: User, doc: Document) -> bool:
-    """Effective (and superseded/obsolete) documents are visible to all; drafts to their department,
-    the author, and the system owners."""
-    if doc.effective_version is not None or doc.status in ("superseded", "obsolete"):
-        return True
-    return (user.role in MANAGE_ROLES + ("top_management",) or user.id == doc.author_id
-            or user.department_id == doc.department_id)
+def can_view(session: Session, user: User, doc: Document) -> bool:
+    """Published (effective, superseded, obsolete) documents are visible to all; drafts to the system owners,
+    the author, the head of the owning department and whoever holds a task on it
+    (:func:`cmsflow.auth.permissions.document_condition`)."""
+    return permissions.may_see(session, user, Document, doc.id, permissions.document_condition(user))
 
 
 def get_document(session: Session, doc_id: int, user: User) -> Document:
+    """The document if ``user`` may see it; NotFound otherwise (the same answer as for no such document)."""
     doc = session.get(Document, doc_id)
-    if doc is None or not can_view(user, doc):
+    if doc is None or not can_view(session, user, doc):
         raise NotFound("文件不存在")
     return doc
 
@@ -312,12 +311,12 @@ def read_file(session: Session, doc: Document, number: int) -> tuple[DocumentVer
 
 
 def register_statement(user: User, *, doc_type=None, department=None, status=None, text=None, clause=None):
-    """The register query (a ``Select`` of Document ordered by code) with :func:`can_view` in SQL: drafts of
-    other departments are hidden from ordinary users. ``clause`` is a clause reference (``TCECAG:8.2``)."""
+    """The register query (a ``Select`` of Document ordered by code) with :func:`can_view` in SQL: drafts are
+    hidden from those who may not see them. ``clause`` is a clause reference (``TCECAG:8.2``)."""
     q = select(Document)
-    if user.role not in MANAGE_ROLES + ("top_management",):
-        q = q.where(or_(Document.effective_version.is_not(None), Document.status.in_(("superseded", "obsolete")),
-                        Document.author_id == user.id, Document.department_id == user.department_id))
+    visible = permissions.document_condition(user)
+    if visible is not None:
+        q = q.where(visible)
     if doc_type:
         q = q.where(Document.doc_type == doc_type)
     if department:

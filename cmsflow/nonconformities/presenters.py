@@ -7,6 +7,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department, User
 from cmsflow.history import service as history
 from cmsflow.nonconformities import service
@@ -95,7 +96,8 @@ def _entry(session: Session, nc_id: int) -> Entry | None:
                                   " ".join(nc.whys or []), SOURCES.get(nc.source, ""),
                                   " ".join(service.clauses_of(session, nc))]))
     return Entry(key=f"nonconformity:{nc.id}", type="nonconformity", id=nc.id, title=f"不符合项：{nc.title}",
-                 code=nc.code, body=body, url=f"/nonconformities/{nc.id}", visibility="all")
+                 code=nc.code, body=body, url=f"/nonconformities/{nc.id}",
+                 visibility=permissions.nonconformity_visibility(nc))
 
 
 def _ids(session: Session):

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department, User
 from cmsflow.auth.service import department_by_code, users_in_role
 from cmsflow.core import signals
@@ -144,9 +145,12 @@ def _changed(session: Session, nc: Nonconformity) -> None:
     signals.subject_changed.send(SUBJECT, subject_id=nc.id, session=session)
 
 
-def get(session: Session, nc_id: int) -> Nonconformity:
+def get(session: Session, nc_id: int, user: User | None = None) -> Nonconformity:
+    """The nonconformity; with ``user``, only if they may see it
+    (:func:`cmsflow.auth.permissions.nonconformity_condition`). Raises NotFound (the same for both)."""
     nc = session.get(Nonconformity, nc_id)
-    if nc is None:
+    if nc is None or (user is not None and not permissions.may_see(
+            session, user, Nonconformity, nc.id, permissions.nonconformity_condition(user))):
         raise NotFound("不符合项不存在")
     return nc
 
@@ -411,11 +415,15 @@ def overdue_ids(session: Session, among: list[int] | None = None) -> set[int]:
     return set(session.exec(q))
 
 
-def statement(session: Session, filters: dict | None = None):
+def statement(session: Session, filters: dict | None = None, user: User | None = None):
     """The register query (a ``Select`` of Nonconformity, newest first) for source, status (``open`` for any
-    open status), department code, clause, overdue (an open step past its due time) and text ``q``."""
+    open status), department code, clause, overdue (an open step past its due time) and text ``q``; with
+    ``user``, only the nonconformities they may see."""
     f = filters or {}
     q = select(Nonconformity)
+    visible = permissions.nonconformity_condition(user) if user is not None else None
+    if visible is not None:
+        q = q.where(visible)
     if f.get("source"):
         q = q.where(Nonconformity.source == f["source"])
     if f.get("status") == "open":
@@ -438,9 +446,9 @@ def statement(session: Session, filters: dict | None = None):
     return q.order_by(Nonconformity.id.desc())
 
 
-def query(session: Session, filters: dict | None = None) -> list[Nonconformity]:
-    """Every nonconformity matching ``filters`` (see :func:`statement`), for exports."""
-    return list(session.exec(statement(session, filters)))
+def query(session: Session, filters: dict | None = None, user: User | None = None) -> list[Nonconformity]:
+    """Every nonconformity matching ``filters`` that ``user`` may see (see :func:`statement`), for exports."""
+    return list(session.exec(statement(session, filters, user)))
 
 
 def _count(session: Session, column, where) -> dict:

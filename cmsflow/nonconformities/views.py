@@ -36,7 +36,7 @@ def _choices(users: bool = True) -> dict:
 @blueprint.get("/")
 def index():
     s = db_session()
-    page = paginate(service.statement(s, request.args), request.args, session=s)
+    page = paginate(service.statement(s, request.args, current_user), request.args, session=s)
     depts = {d.id: d for d in s.exec(select(Department))}
     return render_template("nonconformities/list.html", rows=page.items, page=page, args=request.args, depts=depts,
                            overdue=service.overdue_ids(s, [nc.id for nc in page.items]), **_choices(users=False))
@@ -45,7 +45,7 @@ def index():
 @blueprint.get("/export.xlsx")
 def export():
     s = db_session()
-    return send_file(io.BytesIO(export_xlsx(s, service.query(s, request.args))), mimetype=MIME["xlsx"],
+    return send_file(io.BytesIO(export_xlsx(s, service.query(s, request.args, current_user))), mimetype=MIME["xlsx"],
                      as_attachment=True, download_name="不符合项台账.xlsx")
 
 
@@ -75,7 +75,7 @@ def new():
 
 def _detail(nc_id: int, values=None, errors=None, status: int = 200):
     s = db_session()
-    nc = service.get(s, nc_id)
+    nc = service.get(s, nc_id, current_user)
     task = service.open_task(s, nc)
     return render_template(
         "nonconformities/detail.html", nc=nc, task=task, can_act=bool(task and may_act(s, current_user, task)),
@@ -116,7 +116,7 @@ def _form_data(step: str, form) -> dict:
 @blueprint.post("/<int:nc_id>/steps/<step>")
 def step(nc_id: int, step: str):
     s = db_session()
-    nc = service.get(s, nc_id)
+    nc = service.get(s, nc_id, current_user)
     try:
         service.complete_step(s, nc, current_user, step, decision=request.form.get("decision") or None,
                               comment=request.form.get("comment", ""), data=_form_data(step, request.form))

@@ -59,6 +59,10 @@ def clean(session: Session, spec: RegisterSpec, data: dict) -> tuple[dict, list[
             values[f.column] = parse(session, f, data.get(f.name))
         except FieldError as exc:
             errors[f.name] = str(exc)
+            continue
+        limit = getattr(spec.model.__table__.c[f.column].type, "length", None)  # VARCHAR(n): PostgreSQL refuses more
+        if limit and isinstance(values[f.column], str) and len(values[f.column]) > limit:
+            errors[f.name] = f"最多 {limit} 个字符"
     refs: list[str] = []
     raw_refs = data.get("clauses") or []
     if isinstance(raw_refs, str):

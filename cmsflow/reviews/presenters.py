@@ -5,6 +5,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.nonconformities.models import Nonconformity
 from cmsflow.nonconformities.presenters import history_json, username
 from cmsflow.reviews import service
@@ -68,7 +69,8 @@ def _entry(session: Session, review_id: int) -> Entry | None:
              r.objective_changes, r.system_changes, r.improvement, r.resource_needs,
              " ".join(d["description"] for d in r.decisions), " ".join(r.commentary.values())]
     return Entry(key=f"management_review:{r.id}", type="management_review", id=r.id, title=f"管理评审：{r.title}",
-                 code=r.code, body=" ".join(t for t in texts if t), url=f"/reviews/{r.id}", visibility="all")
+                 code=r.code, body=" ".join(t for t in texts if t), url=f"/reviews/{r.id}",
+                 visibility=permissions.review_visibility(a.owner_id for a in service.actions_of(session, r)))
 
 
 register_provider(service.SUBJECT, _entry, lambda session: session.exec(select(ManagementReview.id)).all())

@@ -16,6 +16,7 @@ from datetime import date
 from dateutil.relativedelta import relativedelta
 from sqlmodel import Session, func, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import User
 from cmsflow.core import signals
 from cmsflow.core.clock import at_local
@@ -61,9 +62,12 @@ def _check_role(actor: User) -> None:
         raise PermissionDenied("只有管理者代表、最高管理者可以安排管理评审")
 
 
-def get(session: Session, review_id: int) -> ManagementReview:
+def get(session: Session, review_id: int, user: User | None = None) -> ManagementReview:
+    """The review; with ``user``, only if they may see it (:func:`cmsflow.auth.permissions.review_condition`).
+    Raises NotFound (the same for both)."""
     review = session.get(ManagementReview, review_id)
-    if review is None:
+    if review is None or (user is not None and not permissions.may_see(
+            session, user, ManagementReview, review.id, permissions.review_condition(user))):
         raise NotFound("管理评审不存在")
     return review
 

@@ -79,7 +79,7 @@ def new():
 
 def _detail(review_id: int, values=None, errors=None, status: int = 200):
     s = db_session()
-    review = service.get(s, review_id)
+    review = service.get(s, review_id, current_user)
     task = service.workflow.open_task(s, service.SUBJECT, review.id)
     return render_template(
         "reviews/detail.html", review=review, task=task, can_act=bool(task and may_act(s, current_user, task)),

@@ -13,6 +13,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlmodel import func, select
+from werkzeug.routing import IntegerConverter
 
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError
@@ -28,6 +29,19 @@ limiter = Limiter(get_remote_address)
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                            "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
                            "frame-ancestors 'none'")
+
+
+class RecordIdConverter(IntegerConverter):
+    """``<int:…>`` in every route (all are record ids or version numbers, counted from 1): a number over
+    2**31 − 1 (an INTEGER primary key) becomes 0, which no record has, so it is 404 like any unknown id
+    instead of a database overflow error (500). (A ``max`` on the converter would make werkzeug answer 405
+    where another method shares the path.)"""
+
+    MAX = 2**31 - 1
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= self.MAX else 0
 
 
 def login_rate_limit() -> str:
@@ -46,11 +60,18 @@ def _select_locale():
 
 
 @login_manager.user_loader
-def _load_user(user_id: str):
+def _load_user(session_id: str):
+    """The active user of a session id ``<id>.<fingerprint>`` (see ``User.get_id``); None — signed out — when the
+    password changed since the session began, or for a malformed id."""
     from cmsflow.auth.models import User
 
+    user_id, _sep, fingerprint = (session_id or "").partition(".")
+    if not user_id.isdigit():
+        return None
     user = db_session().get(User, int(user_id))
-    return user if user and user.active else None
+    if user is None or not user.active or fingerprint != user.session_fingerprint:
+        return None
+    return user
 
 
 def wants_json() -> bool:
@@ -58,6 +79,7 @@ def wants_json() -> bool:
 
 
 def setup_web(app: Flask) -> None:
+    app.url_map.converters["int"] = RecordIdConverter  # before the blueprints add their rules
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
@@ -66,7 +88,7 @@ def setup_web(app: Flask) -> None:
     @app.context_processor
     def _globals():
         return {"current_locale": "zh_CN" if str(get_locale()).startswith("zh") else "en",
-                "inbox_count": _inbox_count, "unread_notifications": _unread_count}
+                "inbox_count": _inbox_count, "unread_notifications": _unread_count, "may": _may}
 
     tz = ZoneInfo(app.config["TIMEZONE"])
 
@@ -90,6 +112,13 @@ def setup_web(app: Flask) -> None:
 
     for status in (403, 404, 405, 413, 429, 500):
         app.register_error_handler(status, _http_error)
+
+
+def _may(endpoint: str) -> bool:
+    """Templates: whether the signed-in user's role may use ``endpoint`` (links to refused pages are hidden)."""
+    from cmsflow.auth.permissions import route_allowed
+
+    return route_allowed(current_user.role if current_user.is_authenticated else None, endpoint)
 
 
 def _security_headers(resp):

@@ -19,7 +19,7 @@ from cmsflow.core import signals
 from cmsflow.core.db import is_postgres, utcnow
 from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
-from cmsflow.workflow import engine, taskforms
+from cmsflow.workflow import engine, failures, taskforms
 from cmsflow.workflow.assignment import assign, inbox_filter, may_act
 from cmsflow.workflow.models import HumanTask, ProcessInstance, ProcessSpec, Signature
 from cmsflow.workflow.restricted import current_step
@@ -161,6 +161,9 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
     Raises NotFound (unknown task), PermissionDenied (not the caller's task, or wrong signature
     password), ValidationError (missing/unknown decision, reject without comment) and Conflict (the
     task is no longer open, or a concurrent step won).
+    WorkflowFailure (500) when the form handler, a script or a service task of the step raises: the session is
+    then rolled back (the instance, its tasks and the business records stay as they were), the failure and the
+    submission are noted on the instance for the administrator (``failures``) and that note alone is committed.
     """
     task = session.get(HumanTask, task_id)
     if task is None:
@@ -168,6 +171,28 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
     if not may_act(session, user, task):
         raise PermissionDenied("这不是您的任务")
     _check_decision(task, user, decision, comment, password)
+    return _complete_or_note(session, task, user, taskforms.Submission(decision, comment or "", dict(data or {})))
+
+
+def _complete_or_note(session: Session, task: HumanTask, user: User, submission: taskforms.Submission,
+                      signed_at=None) -> HumanTask:
+    instance_id, task_id, title, user_id = task.instance_id, task.id, task.title, user.id
+    signed = bool(task.signature_meaning)
+    try:
+        return _complete(session, task, user, submission, signed_at)
+    except WorkflowFailure as exc:
+        session.rollback()
+        note = failures.task_note(exc.message, task_id, title, user_id, submission.decision, submission.comment,
+                                  submission.data, signed)
+        failures.record(session, instance_id, note)
+        session.commit()
+        exc.message += "。已记录，系统管理员可在排除原因后重试"
+        raise
+
+
+def _complete(session: Session, task: HumanTask, user: User, submission: taskforms.Submission,
+              signed_at=None) -> HumanTask:
+    decision, comment = submission.decision, submission.comment
     inst = _lock_instance(session, task.instance_id)
     session.refresh(task)
     if task.status != "open":
@@ -177,7 +202,7 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
     handler = taskforms.handler_for(task.form)
     payload = {}
     if handler is not None:
-        payload.update(handler(session, task, user, taskforms.Submission(decision, comment or "", dict(data or {}))))
+        _run(session, inst, user, lambda: payload.update(handler(session, task, user, submission)))
     if decision:
         payload[f"{task.name}_decision"] = decision
     payload[f"{task.name}_comment"] = comment or ""
@@ -189,8 +214,11 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
     task.status, task.completed_at, task.completed_by_id = "completed", utcnow(), user.id
     task.decision, task.comment = decision, comment or None
     if task.signature_meaning:
-        _sign(session, task, user, decision, comment)
+        _sign(session, task, user, decision, comment, signed_at)
     _save(session, inst, wf, user, expected_version=version)
+    failure = failures.failure_of(inst)
+    if failure and failure["kind"] == "task" and failure.get("task_id") == task.id:
+        inst.error = None  # the failed step went through (retried, or submitted again)
     history.record(session, user, f"task_{decision or 'completed'}", task.subject_type, task.subject_id,
                    task=task.name, title=task.title, comment=comment or "",
                    signature=task.signature_meaning or "")
@@ -208,10 +236,11 @@ def _check_decision(task: HumanTask, user: User, decision, comment, password) ->
         raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
 
 
-def _sign(session: Session, task: HumanTask, user: User, decision, comment) -> None:
+def _sign(session: Session, task: HumanTask, user: User, decision, comment, signed_at=None) -> None:
     session.add(Signature(user_id=user.id, signer_name=user.display_name, signer_role=user.role,
                           meaning=task.signature_meaning, decision=decision or "", comment=comment or None,
-                          subject_type=task.subject_type, subject_id=task.subject_id, human_task_id=task.id))
+                          subject_type=task.subject_type, subject_id=task.subject_id, human_task_id=task.id,
+                          signed_at=signed_at or utcnow()))
 
 
 def complete_step(session: Session, subject_type: str, subject_id: int, step: str, user: User,
@@ -265,16 +294,72 @@ def claim_due_instance(session: Session) -> ProcessInstance | None:
 
 
 def fire_timers_of(session: Session, inst: ProcessInstance) -> None:
-    """Step a claimed instance: fire its due timers and save; the caller commits."""
+    """Step a claimed instance: fire its due timers and save; the caller commits. A timer failure noted on the
+    instance is cleared when this succeeds."""
     _save(session, inst, _load(session, inst), None, expected_version=inst.version)
+    failure = failures.failure_of(inst)
+    if failure and failure["kind"] == "timer":
+        inst.error = None
 
 
 def postpone_timer(session: Session, instance_id: int, error: str, minutes: int = 15) -> None:
-    """After a failed timer step: keep the instance, note the error, retry later."""
+    """After a failed timer step: keep the instance, note the error (administrators are notified the first time),
+    retry in ``minutes``. The caller commits."""
     inst = session.get(ProcessInstance, instance_id)
     if inst is not None:
-        inst.error = error[:2000]
+        if not (failures.failure_of(inst) or {}).get("kind") == "task":  # a failed task completion stays noted
+            failures.record(session, instance_id, failures.timer_note(error))
         inst.next_timer_at = utcnow() + timedelta(minutes=minutes)
+
+
+def retry_failed_step(session: Session, instance_id: int, admin: User) -> str:
+    """Re-run the failed step noted on an instance (administrator, after removing the cause); returns what was
+    done, for the message. A timer step fires the instance's due timers now; a task completion is submitted again
+    as recorded, in the name of the person who submitted it (their signature keeps the time they signed; their
+    password was checked then). The retry is recorded in the history with the administrator.
+
+    Raises NotFound (no failure noted), Conflict (the task is no longer open — the note is then cleared — or the
+    person may no longer complete it, or the form data was not kept) and WorkflowFailure when the step fails
+    again (noted anew, see ``complete_task``).
+    """
+    inst = session.get(ProcessInstance, instance_id)
+    failure = failures.failure_of(inst) if inst is not None else None
+    if failure is None:
+        raise NotFound("该流程实例没有待处理的执行异常")
+    subject = (inst.subject_type, inst.subject_id)
+    outcome = _retry_timer(session, inst) if failure["kind"] == "timer" else _retry_task(session, inst, failure)
+    history.record(session, admin, "workflow_step_retried", *subject, process=inst.process_id,
+                   instance=instance_id, step=failure.get("title") or "timer", outcome=outcome)
+    return outcome
+
+
+def _retry_task(session: Session, inst: ProcessInstance, failure: dict) -> str:
+    task = session.get(HumanTask, failure.get("task_id") or 0)
+    if task is None or task.status != "open":
+        inst.error = None
+        return "任务已不在待办状态（已被办理或取消），异常记录已清除"
+    user = session.get(User, failure.get("user_id") or 0)
+    if user is None or not user.active or not may_act(session, user, task):
+        raise Conflict("原提交人已不能办理该任务，请由有权办理的人重新提交", code="retry_not_possible")
+    if not failure.get("retry", True):
+        raise Conflict("提交的表单数据未能保存，请原提交人重新提交", code="retry_not_possible")
+    submission = taskforms.Submission(failure.get("decision"), failure.get("comment") or "", failure.get("data") or {})
+    _complete_or_note(session, task, user, submission, signed_at=failure["at"] if failure.get("signed") else None)
+    return f"任务「{task.title}」已按原提交重新执行"
+
+
+def _retry_timer(session: Session, inst: ProcessInstance) -> str:
+    instance_id = inst.id
+    inst = _lock_instance(session, instance_id)
+    try:
+        fire_timers_of(session, inst)
+    except WorkflowFailure as exc:
+        session.rollback()
+        postpone_timer(session, instance_id, exc.message)
+        session.commit()
+        raise
+    inst.error = None
+    return "定时步骤已重新执行"
 
 
 def inbox_statement(user: User):

@@ -4,13 +4,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlmodel import col, select
 
+from cmsflow.auth.models import User
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError
 from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
+from cmsflow.workflow import failures, taskforms
 from cmsflow.workflow import service as workflow
-from cmsflow.workflow import taskforms
 from cmsflow.workflow.assignment import may_act
 from cmsflow.workflow.forms import ApprovalForm, SimpleTaskForm
 from cmsflow.workflow.models import HumanTask
@@ -72,3 +74,33 @@ def task(task_id: int):
                 form.password.errors = [*form.password.errors, exc.message] if exc.code == "bad_signature" \
                     else form.password.errors
     return render_template("workflow/task.html", task=row, form=form, subject_url=subject_url(row))
+
+
+def _admin_only() -> None:
+    if current_user.role != "admin":
+        abort(403)
+
+
+@blueprint.get("/failures", endpoint="failures")
+def failures_page():
+    """Administrator: process steps that failed (nothing of them was saved), with the error and a retry."""
+    _admin_only()
+    s = db_session()
+    rows = failures.failed_instances(s)
+    ids = {note.get("user_id") for _inst, note in rows if note.get("user_id")}
+    people = {u.id: u.display_name for u in s.exec(select(User).where(col(User.id).in_(ids)))} if ids else {}
+    return render_template("workflow/failures.html", rows=rows, people=people, subject_url=subject_url)
+
+
+@blueprint.post("/failures/<int:instance_id>/retry")
+def retry_failure(instance_id: int):
+    """Administrator: re-run the failed step of an instance once its cause is removed."""
+    _admin_only()
+    s = db_session()
+    try:
+        flash(workflow.retry_failed_step(s, instance_id, current_user), "success")
+        commit()
+    except CmsflowError as exc:
+        s.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for(".failures"))

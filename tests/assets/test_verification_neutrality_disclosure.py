@@ -71,7 +71,7 @@ def test_neutrality_statement_lists_the_retired_units_and_a_unit_is_never_claime
     assert len(ok(mr.get("/assets/neutrality"), 200)["statements"]) == 1
     assert ok(mr.get("/assets/neutrality/balance?from=2025-01-01&to=2025-12-31"), 200)["offsets"] == "0"
 
-    res = api("staff_ene").get(f"/assets/neutrality/{stmt['id']}/statement.docx")
+    res = api("head_ene").get(f"/assets/neutrality/{stmt['id']}/statement.docx")
     assert res.status_code == 200
     doc = Document(io.BytesIO(res.data))
     text = "\n".join([p.text for p in doc.paragraphs] + [c.text for t in doc.tables for r in t.rows for c in r.cells])

@@ -53,10 +53,17 @@ def test_the_department_head_completes_steps_on_the_detail_page(app, api, org):
 
 def test_someone_else_sees_the_case_but_no_step_form(app, api, org):
     nc = raise_nc(api)
-    page = signed_in(app, org["staff_ene"]).get(f"/nonconformities/{nc['id']}").get_data(as_text=True)
+    page = signed_in(app, org["top"]).get(f"/nonconformities/{nc['id']}").get_data(as_text=True)
     assert nc["code"] in page and 'name="decision"' not in page
-    listing = signed_in(app, org["staff_ene"]).get("/nonconformities/?status=open").get_data(as_text=True)
+    listing = signed_in(app, org["top"]).get("/nonconformities/?status=open").get_data(as_text=True)
     assert nc["code"] in listing
+
+
+def test_staff_of_another_department_does_not_see_the_case(app, api, org):
+    nc = raise_nc(api)  # raised against PRD by the auditor
+    client = signed_in(app, org["staff_ene"])
+    assert client.get(f"/nonconformities/{nc['id']}").status_code == 404
+    assert nc["code"] not in client.get("/nonconformities/?status=open").get_data(as_text=True)
 
 
 def test_dashboard_lists_overdue_items_for_the_management_representative(app, api, org):

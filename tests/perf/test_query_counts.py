@@ -165,10 +165,10 @@ def test_api_lists_come_a_page_at_a_time_with_their_total(api, org):
     assert api("mr").get("/registers/risk?per_page=abc").get_json()["per_page"] == 100
 
 
-def test_register_shows_drafts_only_to_their_department_author_and_system_owners(app, api, org, new_procedure):
+def test_register_shows_drafts_only_to_their_department_head_author_and_system_owners(app, api, org, new_procedure):
     new_procedure(title="能源计量管理程序（草稿）")  # an ENE draft by staff_ene
-    for user, sees in (("staff_prd", False), ("head_prd", False), ("staff_ene2", True), ("mr", True),
-                       ("top", True)):
+    for user, sees in (("staff_prd", False), ("head_prd", False), ("staff_ene2", False), ("staff_ene", True),
+                       ("head_ene", True), ("mr", True), ("top", True)):
         page = signed_in(app, org[user]).get("/documents/").get_data(as_text=True)
         assert ("能源计量管理程序（草稿）" in page) is sees, user
         listed = [d["title"] for d in api(user).get("/documents").get_json()["documents"]]

@@ -17,7 +17,7 @@ from cmsflow.cli import worker_pass
 from cmsflow.compliance.models import ComplianceEvaluation
 from cmsflow.core.db import session_scope
 from cmsflow.workflow.models import Notification
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, signed_in
 
 PERIOD = {"period_start": "2026-01-01", "period_end": "2026-06-30", "planned_on": "2026-07-15"}
 NC = {"title": "排放报告数据未复核", "description": "2月排放月报未经复核即上报。", "source": "internal_audit",
@@ -167,6 +167,11 @@ def test_outputs_become_actions_and_the_signed_minutes_hold_the_decisions(app, a
     assert corrective["owner"] == "staff_prd" and corrective["nonconformity"]
     nc = mr.get(f"/nonconformities/{corrective['nonconformity_id']}").get_json()
     assert nc["source"] == "management_review" and nc["department"] == "PRD"
+    # staff see the review only when they own one of its actions (cmsflow.auth.permissions.review_condition)
+    assert api("staff_prd").get(f"/management-reviews/{rid}").status_code == 200
+    assert api("staff_ene").get(f"/management-reviews/{rid}").status_code == 404
+    assert signed_in(app, org["staff_prd"]).get(f"/reviews/{rid}").status_code == 200
+    assert signed_in(app, org["staff_ene"]).get(f"/reviews/{rid}").status_code == 404
 
     minutes = mr.get(f"/management-reviews/{rid}/minutes.docx").data
     doc = Document(io.BytesIO(minutes))

@@ -260,6 +260,30 @@ def test_changing_ones_own_password(app, org):
     assert len(changed) == 1 and changed[0].actor_id == org["staff_ene"] and "new-secret" not in str(changed[0].details)
 
 
+def test_a_password_change_ends_the_other_sessions_and_revokes_the_tokens(app, api, org):
+    mine, elsewhere = signed_in(app, org["staff_ene"]), signed_in(app, org["staff_ene"])
+    token = api("staff_ene")
+    assert elsewhere.get("/").status_code == 200 and token.get("/tasks").status_code == 200
+    data = {"csrf_token": _csrf(mine.get("/account").get_data(as_text=True)), "current": PASSWORD,
+            "new": "new-secret-42", "confirm": "new-secret-42"}
+    assert mine.post("/account", data=data).status_code == 302
+    assert mine.get("/").status_code == 200  # the session that changed it goes on
+    assert "/login" in elsewhere.get("/").headers["Location"]  # another browser is signed out
+    res = token.get("/tasks")
+    assert res.status_code == 401 and res.get_json()["error"]["code"] == "token_revoked"
+    assert _history(app, "tokens_revoked")[0].details == {"count": 1}
+
+
+def test_a_password_reset_by_the_administrator_signs_the_user_out_everywhere(app, api, org):
+    from cmsflow.auth.service import reset_password
+
+    browser, token = signed_in(app, org["head_ene"]), api("head_ene")
+    with app.app_context(), session_scope() as s:
+        reset_password(s, s.get(User, org["admin"]), s.get(User, org["head_ene"]), "reset-secret-77", via="web")
+    assert "/login" in browser.get("/").headers["Location"]
+    assert token.get("/tasks").status_code == 401
+
+
 # --- account changes in the history ------------------------------------------------------------------------------
 
 def test_role_department_and_active_changes_on_the_admin_page_are_recorded(app, org):
