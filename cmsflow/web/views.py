@@ -14,6 +14,7 @@ from cmsflow.documents.models import DOC_TYPES, VERSION_STATUSES, Document
 from cmsflow.documents.service import clause_label
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
+from cmsflow.workflow import subjects
 from cmsflow.workflow.assignment import inbox_filter
 from cmsflow.workflow.models import HumanTask, Notification
 from cmsflow.workflow.views import subject_url
@@ -72,7 +73,30 @@ PROCESS_LABELS = {
 }
 SUBJECT_LABELS = {"document": _l("文件"), "nonconformity": _l("不符合项"), "audit": _l("审核"),
                   "audit_programme": _l("审核方案"), "management_review": _l("管理评审"),
-                  "compliance_evaluation": _l("合规性评价"), "compliance_cycle": _l("履约期")}
+                  "compliance_evaluation": _l("合规性评价"), "compliance_cycle": _l("履约期"),
+                  "maturity_evaluation": _l("成熟度评价")}
+# History details on activity logs: known keys get a label, internal ones (BPMN task ids, file hashes) are left to
+# the history itself and the API; unknown keys are shown as they are.
+DETAIL_LABELS = {"title": _l("任务"), "comment": _l("意见"), "signature": _l("签名含义"), "version": _l("版本"),
+                 "code": _l("编号"), "filename": _l("文件名"), "reason": _l("原因"), "summary": _l("变更说明"),
+                 "source": _l("来源")}
+DETAIL_HIDDEN = {"task", "sha256", "prev_hash", "hash"}
+SIGNATURE_MEANINGS = {"reviewed": _l("审核"), "approved": _l("批准")}
+
+
+def history_details(details: dict | None) -> str:
+    """An activity entry's details in words: "任务：部门负责人审核 · 签名含义：审核 · 意见：…"."""
+    parts = []
+    for key, value in (details or {}).items():
+        if value in (None, "", [], {}) or key in DETAIL_HIDDEN:
+            continue
+        if key == "signature":
+            value = SIGNATURE_MEANINGS.get(str(value), value)
+        label = DETAIL_LABELS.get(key)
+        parts.append(f"{label}：{value}" if label else f"{key}={value}")
+    return " · ".join(parts)
+
+
 TASK_STATUS = {"open": _l("待办"), "completed": _l("已完成"), "cancelled": _l("已取消")}
 
 
@@ -81,7 +105,7 @@ def _labels():
     return {"role_label": lambda r: ROLE_LABELS.get(r, r),
             "status_label": lambda s: gettext(VERSION_STATUSES[s]) if s in VERSION_STATUSES else TASK_STATUS.get(s, s),
             "doc_type_label": lambda t: DOC_TYPES.get(t, t), "doc_types": DOC_TYPES,
-            "action_label": lambda a: ACTION_LABELS.get(a, a),
+            "action_label": lambda a: ACTION_LABELS.get(a, a), "history_details": history_details,
             "process_label": lambda p: PROCESS_LABELS.get(p, p), "subject_label": lambda t: SUBJECT_LABELS.get(t, t),
             "clause_label": clause_label, "now": utcnow}
 
@@ -95,8 +119,10 @@ def home():
     notes = session_.exec(select(Notification).where(Notification.user_id == current_user.id,
                                                      Notification.read_at.is_(None))
                           .order_by(Notification.id.desc()).limit(5)).all()
-    return render_template("home.html", tasks=tasks, recent=recent, notes=notes, overdue=_overdue(session_),
-                           subject_url=subject_url, calendar=_calendar(session_))
+    overdue = _overdue(session_)
+    return render_template("home.html", tasks=tasks, recent=recent, notes=notes, overdue=overdue,
+                           subject_url=subject_url, calendar=_calendar(session_),
+                           names=subjects.names(session_, [*tasks, *overdue]))
 
 
 def _calendar(session_) -> dict:

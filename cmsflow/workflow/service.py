@@ -207,6 +207,11 @@ def _complete(session: Session, task: HumanTask, user: User, submission: taskfor
         payload[f"{task.name}_decision"] = decision
     payload[f"{task.name}_comment"] = comment or ""
     payload["last_actor_id"] = user.id
+    # the completion is recorded before the engine runs what follows it (a closing service task, the next
+    # step), so the record reads in the order things happened; a later failure rolls it back with the rest
+    history.record(session, user, f"task_{decision or 'completed'}", task.subject_type, task.subject_id,
+                   task=task.name, title=task.title, comment=comment or "",
+                   signature=task.signature_meaning or "")
     try:
         _run(session, inst, user, lambda: engine.complete_user_task(wf, task.task_uuid, payload))
     except engine.StepError as exc:
@@ -219,9 +224,6 @@ def _complete(session: Session, task: HumanTask, user: User, submission: taskfor
     failure = failures.failure_of(inst)
     if failure and failure["kind"] == "task" and failure.get("task_id") == task.id:
         inst.error = None  # the failed step went through (retried, or submitted again)
-    history.record(session, user, f"task_{decision or 'completed'}", task.subject_type, task.subject_id,
-                   task=task.name, title=task.title, comment=comment or "",
-                   signature=task.signature_meaning or "")
     signals.task_completed.send(task.process_id, task=task, session=session, actor=user)
     return task
 

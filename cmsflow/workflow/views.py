@@ -11,7 +11,7 @@ from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError
 from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
-from cmsflow.workflow import failures, taskforms
+from cmsflow.workflow import failures, subjects, taskforms
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow.assignment import may_act
 from cmsflow.workflow.forms import ApprovalForm, SimpleTaskForm
@@ -23,7 +23,8 @@ blueprint = Blueprint("workflow", __name__, template_folder="templates", url_pre
 @blueprint.get("/")
 def inbox():
     page = paginate(workflow.inbox_statement(current_user), request.args, session=db_session())
-    return render_template("workflow/inbox.html", tasks=page.items, page=page, subject_url=subject_url)
+    return render_template("workflow/inbox.html", tasks=page.items, page=page, subject_url=subject_url,
+                           names=subjects.names(db_session(), page.items))
 
 
 def subject_url(task: HumanTask) -> str:
@@ -41,6 +42,8 @@ def subject_url(task: HumanTask) -> str:
         return url_for("compliance.detail", ev_id=task.subject_id)
     if task.subject_type == "compliance_cycle":
         return url_for("assets.cycle", cycle_id=task.subject_id)
+    if task.subject_type == "maturity_evaluation":
+        return url_for("carbon.maturity_detail", ev_id=task.subject_id)
     return url_for("workflow.inbox")
 
 
@@ -73,7 +76,8 @@ def task(task_id: int):
             if row.form == "approval":
                 form.password.errors = [*form.password.errors, exc.message] if exc.code == "bad_signature" \
                     else form.password.errors
-    return render_template("workflow/task.html", task=row, form=form, subject_url=subject_url(row))
+    return render_template("workflow/task.html", task=row, form=form, subject_url=subject_url(row),
+                           names=subjects.names(s, [row]))
 
 
 def _admin_only() -> None:

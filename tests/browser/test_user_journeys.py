@@ -54,10 +54,10 @@ def test_inbox_shows_the_review_task_and_opens_it(browse, api, new_procedure):
     expect(page.get_by_role("heading", name="我的待办")).to_be_visible()
     row = page.locator("table tr", has_text="文件审批")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text(f"文件 #{doc['id']}")
+    expect(row).to_contain_text(f"{doc['code']} {doc['title']}")  # the document by code and title
     row.locator("td").first.get_by_role("link").click()
     expect(page.get_by_text("本操作为电子签名，含义：")).to_contain_text("审核")
-    expect(page.get_by_role("link", name="查看文件详情、版本与下载")).to_have_attribute(
+    expect(page.get_by_role("link", name=f"{doc['code']} {doc['title']}")).to_have_attribute(
         "href", f"/documents/{doc['id']}")
     page.go_back()  # the final screenshot shows the inbox
     expect(page.locator("table tr", has_text="文件审批")).to_have_count(1)
