@@ -7,10 +7,12 @@ authentication events and admin actions); 21 CFR Part 11 §11.10(d)/(e)/(g), §1
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -30,6 +32,7 @@ COMMON_PASSWORDS = frozenset({
     "changeme123", "letmein123", "admin123456", "root123456", "test123456", "abc123456789", "cmsflow123",
     "cmsflow1234", "carbon12345", "huawei12345", "1234qwer!@#$", "qwer1234!@#$", "asdf123456",
 })
+log = logging.getLogger(__name__)
 _DUMMY_HASH = generate_password_hash("not-a-real-password-0")  # same work for unknown names (timing)
 
 
@@ -139,10 +142,76 @@ def sign_in(session: Session, username: str, password: str, *, via: str = "web",
         row.locked_until = now + timedelta(minutes=lockout_minutes)
         history.record(session, None, "account_locked", "user", subject, username=key, failures=row.failures,
                        until=row.locked_until)
+        notify_admins(session, f"账户名 {key} 连续 {row.failures} 次登录失败（{via}），已锁定至 "
+                               f"{row.locked_until:%Y-%m-%d %H:%M} (UTC)。如非本人操作，请核查。")
         session.flush()
         raise _locked(key, row.locked_until)
     session.flush()
     raise LoginRefused("用户名或密码错误")
+
+
+def verify_signature(session: Session, user: User, password: str, *, max_failures: int = 5,
+                     lockout_minutes: int = 15) -> None:
+    """Re-authentication for an electronic signature (21 CFR Part 11 §11.200(a)(1); §11.300(d): attempts at
+    unauthorised use are detected and reported): the signer's own password.
+
+    A wrong password counts with the failed sign-ins of the same account, and ``max_failures`` in a row lock the
+    account for signing and signing in for ``lockout_minutes``; the administrators are notified. The count and
+    the history entries (``signature_failed``, ``account_locked``, ``signature_refused``) are written in a
+    transaction of their own, so they stay when the step being signed is rolled back.
+
+    Raises PermissionDenied ``bad_signature`` (wrong password) or ``account_locked``.
+    """
+    key = user.username.lower()[:64]
+    try:
+        outcome = _count_signature_attempt(session.get_bind(), user, key, password, max_failures, lockout_minutes)
+    except OperationalError:  # the attempt could not be counted (writer busy): still refuse a wrong password
+        log.warning("signature attempt of %s not counted: the database was busy", key, exc_info=True)
+        outcome = None if user.check_password(password or "") else "bad_signature"
+    if outcome == "account_locked":
+        raise PermissionDenied("登录或签名失败次数过多，账户已锁定，请稍后再试或联系系统管理员解锁",
+                               code="account_locked")
+    if outcome == "bad_signature":
+        raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
+
+
+def _count_signature_attempt(bind, user: User, key: str, password: str, max_failures: int,
+                             lockout_minutes: int) -> str | None:
+    """One signature attempt in its own short transaction; returns None (signed), "bad_signature" or
+    "account_locked". Waits at most a few seconds for a lock (OperationalError otherwise)."""
+    with Session(bind, expire_on_commit=False) as side:
+        if is_postgres(side):
+            side.execute(text("SET LOCAL lock_timeout = '5s'"))
+        row, now = _throttle(side, key), utcnow()
+        if row is not None and row.locked_until is not None and row.locked_until > now:
+            history.record(side, user, "signature_refused", "user", user.id, reason="locked")
+            side.commit()
+            return "account_locked"
+        if user.check_password(password or ""):
+            return None
+        if row is None or row.locked_until is not None:
+            row = row or LoginThrottle(username=key)
+            row.failures, row.locked_until = 0, None
+            side.add(row)
+        row.failures += 1
+        row.last_failure_at = now
+        history.record(side, user, "signature_failed", "user", user.id, attempt=row.failures)
+        if row.failures >= max_failures:
+            row.locked_until = now + timedelta(minutes=lockout_minutes)
+            history.record(side, None, "account_locked", "user", user.id, username=key, failures=row.failures,
+                           until=row.locked_until, via="signature")
+            notify_admins(side, f"账户 {user.username} 电子签名连续 {row.failures} 次密码错误，已锁定至 "
+                                f"{row.locked_until:%Y-%m-%d %H:%M} (UTC)。如非本人操作，请核查。")
+        side.commit()
+        return "bad_signature"
+
+
+def notify_admins(session: Session, message: str) -> None:
+    """A notification to every active administrator (account locks and other security events)."""
+    from cmsflow.workflow.models import Notification  # the workflow package imports this module's models
+
+    for admin in session.exec(select(User).where(User.role == "admin", User.active == True)):  # noqa: E712
+        session.add(Notification(user_id=admin.id, kind="security", message=message[:500]))
 
 
 def locked_names(session: Session) -> dict[str, datetime]:

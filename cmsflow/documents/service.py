@@ -254,8 +254,7 @@ def withdraw(session: Session, actor: User, doc: Document, reason: str, password
     """Withdraw the effective version (→ obsolete); management representative only, signed."""
     if actor.role not in MANAGE_ROLES:
         raise PermissionDenied("只有管理者代表可以作废文件")
-    if not actor.check_password(password or ""):
-        raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
+    workflow.verify_signature(session, actor, password)
     if not (reason or "").strip():
         raise ValidationError("请填写作废原因", code="reason_required")
     if doc.effective_version is None:

@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from cmsflow.auth import service as accounts
 from cmsflow.auth.models import User
 from cmsflow.core import signals
 from cmsflow.core.db import is_postgres, utcnow
@@ -170,7 +171,7 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
         raise NotFound("任务不存在")
     if not may_act(session, user, task):
         raise PermissionDenied("这不是您的任务")
-    _check_decision(task, user, decision, comment, password)
+    _check_decision(session, task, user, decision, comment, password)
     return _complete_or_note(session, task, user, taskforms.Submission(decision, comment or "", dict(data or {})))
 
 
@@ -228,14 +229,22 @@ def _complete(session: Session, task: HumanTask, user: User, submission: taskfor
     return task
 
 
-def _check_decision(task: HumanTask, user: User, decision, comment, password) -> None:
+def verify_signature(session: Session, user: User, password: str | None) -> None:
+    """The signer's password for an electronic signature; failures count towards the account lock
+    (:func:`cmsflow.auth.service.verify_signature`, thresholds LOGIN_MAX_FAILURES / LOGIN_LOCKOUT_MINUTES)."""
+    cfg = current_app.config
+    accounts.verify_signature(session, user, password or "", max_failures=cfg["LOGIN_MAX_FAILURES"],
+                              lockout_minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
+
+
+def _check_decision(session: Session, task: HumanTask, user: User, decision, comment, password) -> None:
     if task.form == "approval":
         if decision not in DECISIONS:
             raise ValidationError("请选择批准（approve）或退回（reject）", code="decision_required")
         if decision == "reject" and not (comment or "").strip():
             raise ValidationError("退回时必须填写意见", code="comment_required")
-    if task.signature_meaning and not user.check_password(password or ""):
-        raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
+    if task.signature_meaning:
+        verify_signature(session, user, password)
 
 
 def _sign(session: Session, task: HumanTask, user: User, decision, comment, signed_at=None) -> None:

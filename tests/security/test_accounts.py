@@ -59,6 +59,43 @@ def test_five_wrong_passwords_lock_the_account_with_a_message(app, org):
     assert len(locked) == 1 and locked[0].subject_id == org["staff_ene"] and locked[0].details["failures"] == 5
 
 
+def _review_task(api, new_procedure):
+    """A submitted ENE procedure: returns (head_ene's API client, the review task id, the document id)."""
+    staff, doc = new_procedure()
+    assert staff.post(f"/documents/{doc['id']}/submit").status_code == 200
+    head = api("head_ene")
+    return head, head.get("/tasks").get_json()["tasks"][0]["id"], doc["id"]
+
+
+def test_wrong_signature_passwords_count_towards_the_lock_and_tell_the_administrator(app, api, org, new_procedure):
+    """21 CFR Part 11 §11.300(d): attempts at unauthorised use of a signature are detected and reported."""
+    head, task_id, doc_id = _review_task(api, new_procedure)
+    for i in range(4):
+        res = head.post(f"/tasks/{task_id}/complete", json={"decision": "approve", "password": f"guess-{i}"})
+        assert res.status_code == 403 and res.get_json()["error"]["code"] == "bad_signature"
+    _, res = _login(app, "head_ene", "wrong-once-more")  # the fifth failure, at the sign-in page, locks
+    assert LOCKED in res.get_data(as_text=True)
+    res = head.post(f"/tasks/{task_id}/complete", json={"decision": "approve", "password": PASSWORD})
+    assert res.status_code == 403 and res.get_json()["error"]["code"] == "account_locked"  # not even the right one
+    assert head.get(f"/documents/{doc_id}").get_json()["status"] == "in_review"  # nothing was signed
+    failed = _history(app, "signature_failed")
+    assert [e.details["attempt"] for e in failed] == [1, 2, 3, 4] and failed[0].subject_id == org["head_ene"]
+    assert len(_history(app, "signature_refused")) == 1
+    admin = signed_in(app, org["admin"]).get("/notifications").get_data(as_text=True)
+    assert "head_ene" in admin and "已锁定" in admin
+
+
+def test_five_wrong_signatures_lock_the_account(app, api, org, new_procedure):
+    head, task_id, _doc_id = _review_task(api, new_procedure)
+    for i in range(5):
+        res = head.post(f"/tasks/{task_id}/complete", json={"decision": "approve", "password": f"guess-{i}"})
+        assert res.status_code == 403
+    _, res = _login(app, "head_ene", PASSWORD)
+    assert LOCKED in res.get_data(as_text=True)
+    locked = _history(app, "account_locked")
+    assert len(locked) == 1 and locked[0].details["via"] == "signature"
+
+
 def test_an_unknown_name_gets_the_same_answers(app, org):
     """Wrong password and unknown name read the same, and both lock: the lockout does not reveal names."""
     answers = {}
