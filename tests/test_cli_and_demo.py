@@ -1,10 +1,14 @@
 """Command line and the demo organisation."""
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import func, select
 
 from cmsflow.core.db import session_scope
 from cmsflow.documents.models import Document
+from cmsflow.history import guard
 from cmsflow.history.models import ActivityEntry
 from cmsflow.workflow.models import HumanTask
 
@@ -46,13 +50,27 @@ def test_seed_demo_builds_an_organisation_with_effective_documents_and_open_task
     assert run(args=["cmsflow", "verify-history"]).exit_code == 0
 
 
+def test_history_refuses_updates_and_deletes_in_the_database(app, api, new_procedure):
+    new_procedure()
+    engine = app.extensions["cmsflow_engine"]
+    for statement in ("UPDATE activity_entry SET details = '{}'", "DELETE FROM activity_entry"):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    with app.app_context(), session_scope() as s:
+        assert s.exec(select(ActivityEntry)).first().details != {}
+
+
 def test_history_chain_detects_tampering(app, api, new_procedure):
+    """Someone with the rights to lift the triggers edits an entry: the chain shows where."""
     new_procedure()
     run = app.test_cli_runner().invoke
     assert run(args=["cmsflow", "verify-history"]).exit_code == 0
     with app.app_context(), session_scope() as s:
+        guard.remove(s.connection())
         entry = s.exec(select(ActivityEntry).order_by(ActivityEntry.id)).first()
         entry.details = {**entry.details, "title": "篡改"}
+        s.flush()
+        guard.install(s.connection())
     res = run(args=["cmsflow", "verify-history"])
     assert res.exit_code != 0 and "断裂" in res.output
 
