@@ -57,9 +57,11 @@ def department_by_code(session: Session, code: str) -> Department:
 
 
 def create_user(session: Session, username: str, password: str, role: str,
-                department_code: str | None = None, full_name: str = "") -> User:
+                department_code: str | None = None, full_name: str = "", *, actor: User | None = None,
+                via: str = "cli") -> User:
     """Create a user; raises ValidationError on an unknown role, duplicate name or a password refused by
-    :func:`check_password_policy` (code ``weak_password``)."""
+    :func:`check_password_policy` (code ``weak_password``). Recorded as ``user_created`` (by ``actor``, None for
+    the command line or the demo seed)."""
     if role not in ROLES:
         raise ValidationError(f"未知角色 {role}；可选：{', '.join(ROLES)}")
     check_password_policy(password, username)
@@ -73,6 +75,8 @@ def create_user(session: Session, username: str, password: str, role: str,
     user.set_password(password)
     session.add(user)
     session.flush()
+    history.record(session, actor, "user_created", "user", user.id, username=username, role=role,
+                   department=dept.code if dept else None, via=via)
     return user
 
 

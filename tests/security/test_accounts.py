@@ -276,6 +276,12 @@ def test_policy_on_create_user_and_set_password_commands(app, org):
     assert ok.exit_code == 0, ok.output
     assert _login(app, "staff_ene", "new-secret-42")[1].status_code == 302
     assert _history(app, "password_reset")[0].details == {"username": "staff_ene", "via": "cli"}
+    ok = run(args=["cmsflow", "create-user", "qian", "--password", "river-secret-42", "--role", "department_head",
+                   "--department", "ENE"])
+    assert ok.exit_code == 0, ok.output
+    created = [e for e in _history(app, "user_created") if e.details["username"] == "qian"]
+    assert len(created) == 1 and created[0].actor_id is None
+    assert created[0].details == {"username": "qian", "role": "department_head", "department": "ENE", "via": "cli"}
 
 
 def test_changing_ones_own_password(app, org):
