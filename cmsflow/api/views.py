@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import re
 
 from flask import Blueprint, g, jsonify, request, send_file
 
@@ -10,6 +9,8 @@ from cmsflow.auth import permissions
 from cmsflow.auth import service as auth
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError, NotFound, ValidationError
+from cmsflow.core.inputs import MESSAGE as UNSTORABLE_MESSAGE
+from cmsflow.core.inputs import unstorable
 from cmsflow.core.runtime import config, template_catalog
 from cmsflow.documents import service as documents
 from cmsflow.documents.presenters import document_json, file_response_args
@@ -44,29 +45,14 @@ def _authenticate():
     return None
 
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text refuses it), lone UTF-16 surrogates
-
-
-def _unstorable(value) -> bool:
-    """Whether any string in the JSON value (keys too) holds a character no database text column can store."""
-    if isinstance(value, str):
-        return bool(UNSTORABLE.search(value))
-    if isinstance(value, dict):
-        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_unstorable(v) for v in value)
-    return False
-
-
 def read_json() -> dict:
     """The request's JSON object; 400 ``invalid_json`` when it is not one, 400 ``invalid_characters`` when a string
     holds NUL or an unpaired surrogate (``"\\u0000"``, ``"\\ud800"``: valid JSON, but not storable text)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationError("请求体必须是 JSON 对象", code="invalid_json")
-    if _unstorable(body):
-        raise ValidationError("请求中含有不允许的字符（NUL 或不成对的代理字符），未保存任何内容",
-                              code="invalid_characters")
+    if unstorable(body):
+        raise ValidationError(UNSTORABLE_MESSAGE, code="invalid_characters")
     return body
 
 

@@ -102,6 +102,7 @@ def setup_web(app: Flask) -> None:
         return value.astimezone(tz).strftime(fmt)
 
     app.after_request(_security_headers)
+    app.before_request(_refuse_unstorable_fields)
 
     app.register_error_handler(CmsflowError, _domain_error)
 
@@ -112,6 +113,15 @@ def setup_web(app: Flask) -> None:
 
     for status in (403, 404, 405, 413, 429, 500):
         app.register_error_handler(status, _http_error)
+
+
+def _refuse_unstorable_fields() -> None:
+    """Every request: a NUL or unpaired surrogate in the query string or a form field is a 400 with a message
+    (on PostgreSQL it would otherwise fail inside a statement as a 500)."""
+    from cmsflow.core.inputs import check_fields
+
+    fields = [request.args, request.form] if request.method in ("POST", "PUT", "PATCH") else [request.args]
+    check_fields(*fields)
 
 
 def _may(endpoint: str) -> bool:
