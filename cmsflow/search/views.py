@@ -14,5 +14,5 @@ blueprint = Blueprint("search", __name__, template_folder="templates", url_prefi
 def page():
     q = request.args.get("q", "").strip()
     hits = search.search(current_user, q, limit=50) if q else []
-    # snippets are produced by Whoosh's HTML formatter, which escapes the indexed text
+    # snippets are built by cmsflow.search.backend.snippet, which escapes the text before it adds <mark> tags
     return render_template("search/page.html", q=q, hits=[(h, Markup(h.snippet)) for h in hits])
