@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -167,22 +167,25 @@ def verify_signature(session: Session, user: User, password: str, *, max_failure
     Raises PermissionDenied ``bad_signature`` (wrong password) or ``account_locked``.
     """
     key = user.username.lower()[:64]
+    row = session.get(LoginThrottle, key)  # read in the caller's transaction: a good signature opens nothing more
+    locked = row is not None and row.locked_until is not None and row.locked_until > utcnow()
+    if not locked and user.check_password(password or ""):
+        return
     try:
-        outcome = _count_signature_attempt(session.get_bind(), user, key, password, max_failures, lockout_minutes)
-    except OperationalError:  # the attempt could not be counted (writer busy): still refuse a wrong password
+        outcome = _count_signature_attempt(session.get_bind(), user, key, max_failures, lockout_minutes)
+    except SQLAlchemyError:  # not counted (writer busy, no free connection): the signature is still refused
         log.warning("signature attempt of %s not counted: the database was busy", key, exc_info=True)
-        outcome = None if user.check_password(password or "") else "bad_signature"
+        outcome = "account_locked" if locked else "bad_signature"
     if outcome == "account_locked":
         raise PermissionDenied("登录或签名失败次数过多，账户已锁定，请稍后再试或联系系统管理员解锁",
                                code="account_locked")
-    if outcome == "bad_signature":
-        raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
+    raise PermissionDenied("电子签名失败：密码不正确", code="bad_signature")
 
 
-def _count_signature_attempt(bind, user: User, key: str, password: str, max_failures: int,
-                             lockout_minutes: int) -> str | None:
-    """One signature attempt in its own short transaction; returns None (signed), "bad_signature" or
-    "account_locked". Waits at most a few seconds for a lock (OperationalError otherwise)."""
+def _count_signature_attempt(bind, user: User, key: str, max_failures: int, lockout_minutes: int) -> str:
+    """Record a refused signature in its own short transaction (a second connection, opened only for a refusal);
+    returns "bad_signature" or "account_locked". Waits at most a few seconds for a lock (SQLAlchemyError
+    otherwise)."""
     with Session(bind, expire_on_commit=False) as side:
         if is_postgres(side):
             side.execute(text("SET LOCAL lock_timeout = '5s'"))
@@ -191,8 +194,6 @@ def _count_signature_attempt(bind, user: User, key: str, password: str, max_fail
             history.record(side, user, "signature_refused", "user", user.id, reason="locked")
             side.commit()
             return "account_locked"
-        if user.check_password(password or ""):
-            return None
         if row is None or row.locked_until is not None:
             row = row or LoginThrottle(username=key)
             row.failures, row.locked_until = 0, None
