@@ -14,11 +14,15 @@ No Flask imports: the web and API hooks call :func:`check_route`.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, or_
+import logging
+
+from sqlalchemy import or_
 from sqlmodel import select
 
 from cmsflow.auth.models import ROLES, User
 from cmsflow.core.errors import PermissionDenied
+
+log = logging.getLogger(__name__)
 
 PUBLIC = "public"  # no sign-in needed (the login page, static files, the token endpoint, the API description)
 
@@ -145,9 +149,10 @@ def route_allowed(role: str | None, endpoint: str) -> bool:
 
 
 def check_route(user: User | None, endpoint: str) -> None:
-    """Raise PermissionDenied (``forbidden``, or ``no_route_rule`` for an endpoint nobody listed) unless the
-    user's role may call ``endpoint``."""
+    """Raise PermissionDenied (``forbidden``, or ``no_route_rule`` — logged — for an endpoint nobody listed)
+    unless the user's role may call ``endpoint``."""
     if endpoint not in ROUTES:
+        log.error("endpoint %s has no rule in cmsflow.auth.permissions.ROUTES: refused", endpoint)
         raise NoRouteRule(f"功能 {endpoint} 未配置访问权限，已拒绝")
     if not route_allowed(getattr(user, "role", None), endpoint):
         raise PermissionDenied("您的角色无权使用此功能", code="forbidden")
@@ -172,12 +177,10 @@ def visible(user: User, visibility: str) -> bool:
 def _task_subject_ids(subject_type: str, user: User):
     """SQL: ids of the records of ``subject_type`` on which ``user`` holds or held a task (personally, or by
     role in their department)."""
+    from cmsflow.workflow.assignment import holder_filter
     from cmsflow.workflow.models import HumanTask
 
-    mine = or_(HumanTask.assignee_id == user.id,
-               and_(HumanTask.assignee_id.is_(None), HumanTask.role == user.role,
-                    or_(HumanTask.department_id.is_(None), HumanTask.department_id == user.department_id)))
-    return select(HumanTask.subject_id).where(HumanTask.subject_type == subject_type, mine)
+    return select(HumanTask.subject_id).where(HumanTask.subject_type == subject_type, holder_filter(user))
 
 
 def document_condition(user: User):

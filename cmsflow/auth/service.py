@@ -106,6 +106,35 @@ def _throttle(session: Session, key: str) -> LoginThrottle | None:
     return session.get(LoginThrottle, key, populate_existing=True)
 
 
+def _is_locked(row: LoginThrottle | None, now: datetime) -> bool:
+    return row is not None and row.locked_until is not None and row.locked_until > now
+
+
+def _add_failure(session: Session, row: LoginThrottle | None, key: str, now: datetime) -> LoginThrottle:
+    """Count one more failed attempt on ``key`` (the count starts again after a lock that has run out)."""
+    if row is None or row.locked_until is not None:
+        row = row or LoginThrottle(username=key)
+        row.failures, row.locked_until = 0, None
+        session.add(row)
+    row.failures += 1
+    row.last_failure_at = now
+    return row
+
+
+def _lock_if_due(session: Session, row: LoginThrottle, now: datetime, max_failures: int, lockout_minutes: int,
+                 subject: int, what: str, **details) -> bool:
+    """Lock the name once ``max_failures`` attempts failed in a row: recorded as ``account_locked`` and
+    reported to the administrators (``what`` names the failures for them). True if it locked."""
+    if row.failures < max_failures:
+        return False
+    row.locked_until = now + timedelta(minutes=lockout_minutes)
+    history.record(session, None, "account_locked", "user", subject, username=row.username, failures=row.failures,
+                   until=row.locked_until, **details)
+    notify_admins(session, f"账户 {row.username} 连续 {row.failures} 次{what}，已锁定至 "
+                           f"{row.locked_until:%Y-%m-%d %H:%M} (UTC)。如非本人操作，请核查。")
+    return True
+
+
 def _locked(key: str, until: datetime) -> LoginRefused:
     exc = LoginRefused(f"登录失败次数过多，账户 {key} 已锁定至 {until:%H:%M} (UTC)，请稍后再试或联系管理员解锁",
                        code="account_locked")
@@ -127,7 +156,7 @@ def sign_in(session: Session, username: str, password: str, *, via: str = "web",
         known = session.exec(select(User.id).where(User.username == (username or "").strip())).first()
     subject = user.id if user else known or 0
     row, now = _throttle(session, key), utcnow()
-    if row is not None and row.locked_until is not None and row.locked_until > now:
+    if _is_locked(row, now):
         history.record(session, None, "login_failed", "user", subject, username=key, via=via, reason="locked")
         raise _locked(key, row.locked_until)
     if user is not None:
@@ -135,19 +164,9 @@ def sign_in(session: Session, username: str, password: str, *, via: str = "web",
             session.delete(row)
         history.record(session, user, "signed_in", "user", user.id, via=via)
         return user
-    if row is None or row.locked_until is not None:  # first failure, or the last lock has run out
-        row = row or LoginThrottle(username=key)
-        row.failures, row.locked_until = 0, None
-        session.add(row)
-    row.failures += 1
-    row.last_failure_at = now
+    row = _add_failure(session, row, key, now)
     history.record(session, None, "login_failed", "user", subject, username=key, via=via, attempt=row.failures)
-    if row.failures >= max_failures:
-        row.locked_until = now + timedelta(minutes=lockout_minutes)
-        history.record(session, None, "account_locked", "user", subject, username=key, failures=row.failures,
-                       until=row.locked_until)
-        notify_admins(session, f"账户名 {key} 连续 {row.failures} 次登录失败（{via}），已锁定至 "
-                               f"{row.locked_until:%Y-%m-%d %H:%M} (UTC)。如非本人操作，请核查。")
+    if _lock_if_due(session, row, now, max_failures, lockout_minutes, subject, f"登录失败（{via}）"):
         session.flush()
         raise _locked(key, row.locked_until)
     session.flush()
@@ -167,8 +186,8 @@ def verify_signature(session: Session, user: User, password: str, *, max_failure
     Raises PermissionDenied ``bad_signature`` (wrong password) or ``account_locked``.
     """
     key = user.username.lower()[:64]
-    row = session.get(LoginThrottle, key)  # read in the caller's transaction: a good signature opens nothing more
-    locked = row is not None and row.locked_until is not None and row.locked_until > utcnow()
+    # read in the caller's transaction: a good signature opens nothing more
+    locked = _is_locked(session.get(LoginThrottle, key), utcnow())
     if not locked and user.check_password(password or ""):
         return
     try:
@@ -190,33 +209,25 @@ def _count_signature_attempt(bind, user: User, key: str, max_failures: int, lock
         if is_postgres(side):
             side.execute(text("SET LOCAL lock_timeout = '5s'"))
         row, now = _throttle(side, key), utcnow()
-        if row is not None and row.locked_until is not None and row.locked_until > now:
+        if _is_locked(row, now):
             history.record(side, user, "signature_refused", "user", user.id, reason="locked")
             side.commit()
             return "account_locked"
-        if row is None or row.locked_until is not None:
-            row = row or LoginThrottle(username=key)
-            row.failures, row.locked_until = 0, None
-            side.add(row)
-        row.failures += 1
-        row.last_failure_at = now
+        row = _add_failure(side, row, key, now)
         history.record(side, user, "signature_failed", "user", user.id, attempt=row.failures)
-        if row.failures >= max_failures:
-            row.locked_until = now + timedelta(minutes=lockout_minutes)
-            history.record(side, None, "account_locked", "user", user.id, username=key, failures=row.failures,
-                           until=row.locked_until, via="signature")
-            notify_admins(side, f"账户 {user.username} 电子签名连续 {row.failures} 次密码错误，已锁定至 "
-                                f"{row.locked_until:%Y-%m-%d %H:%M} (UTC)。如非本人操作，请核查。")
+        _lock_if_due(side, row, now, max_failures, lockout_minutes, user.id, "电子签名密码错误", via="signature")
         side.commit()
         return "bad_signature"
 
 
-def notify_admins(session: Session, message: str) -> None:
-    """A notification to every active administrator (account locks and other security events)."""
+def notify_admins(session: Session, message: str, kind: str = "security", subject_type: str | None = None,
+                  subject_id: int | None = None) -> None:
+    """A notification to every active administrator (account locks, failed process steps); message cut to 500."""
     from cmsflow.workflow.models import Notification  # the workflow package imports this module's models
 
     for admin in session.exec(select(User).where(User.role == "admin", User.active == True)):  # noqa: E712
-        session.add(Notification(user_id=admin.id, kind="security", message=message[:500]))
+        session.add(Notification(user_id=admin.id, kind=kind, message=message[:500], subject_type=subject_type,
+                                 subject_id=subject_id))
 
 
 def locked_names(session: Session) -> dict[str, datetime]:

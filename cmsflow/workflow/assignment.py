@@ -41,11 +41,17 @@ def may_act(_session: Session, user: User, task: HumanTask) -> bool:
     return task.department_id is None or task.department_id == user.department_id
 
 
-def inbox_filter(user: User):
-    """SQL condition matching the open tasks ``user`` may complete (mirror of ``may_act``)."""
+def holder_filter(user: User):
+    """SQL condition matching the tasks, in any status, that are or were ``user``'s: assigned to them, or to their
+    role (in their department) (mirror of ``may_act``)."""
     by_role = and_(HumanTask.assignee_id.is_(None), HumanTask.role == user.role,
                    or_(HumanTask.department_id.is_(None), HumanTask.department_id == user.department_id))
-    return and_(HumanTask.status == "open", or_(HumanTask.assignee_id == user.id, by_role))
+    return or_(HumanTask.assignee_id == user.id, by_role)
+
+
+def inbox_filter(user: User):
+    """SQL condition matching the open tasks ``user`` may complete."""
+    return and_(HumanTask.status == "open", holder_filter(user))
 
 
 def users_for(session: Session, task: HumanTask) -> list[User]:

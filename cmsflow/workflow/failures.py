@@ -20,9 +20,9 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from cmsflow.auth.models import User
+from cmsflow.auth.service import notify_admins
 from cmsflow.core.db import utcnow
-from cmsflow.workflow.models import Notification, ProcessInstance
+from cmsflow.workflow.models import ProcessInstance
 
 MESSAGE_CHARS = 2000
 
@@ -72,10 +72,9 @@ def record(session: Session, instance_id: int, note: str) -> None:
         return
     failure = failure_of(inst)
     step = failure.get("title") or "定时步骤"
-    message = f"流程异常：{inst.process_id} #{inst.id} 的「{step}」执行失败，未保存。请在「流程异常」页处理后重试。"
-    for admin in session.exec(select(User).where(User.role == "admin", User.active == True)):  # noqa: E712
-        session.add(Notification(user_id=admin.id, kind="workflow_error", message=message[:500],
-                                 subject_type=inst.subject_type, subject_id=inst.subject_id))
+    notify_admins(session, f"流程异常：{inst.process_id} #{inst.id} 的「{step}」执行失败，未保存。"
+                           "请在「流程异常」页处理后重试。", kind="workflow_error",
+                  subject_type=inst.subject_type, subject_id=inst.subject_id)
 
 
 def failed_instances(session: Session) -> list[tuple[ProcessInstance, dict]]:
