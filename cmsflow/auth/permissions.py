@@ -51,6 +51,8 @@ ROUTES: dict[str, frozenset[str] | str] = {
     **_rules(ADMIN, "auth.users", "auth.update_user", "auth.unlock_user"),
     # failed process steps: the error and a retry (tests/security/test_faults.py)
     **_rules(ADMIN, "workflow.failures", "workflow.retry_failure"),
+    # the workflow definitions: each BPMN file, its stored versions and their instances, the diagram
+    **_rules(MANAGERS, "workflow.definitions", "workflow.definition"),
     # documented information: everyone reads (object rules); authors write (department checked by the service)
     **_rules(ALL, "documents.register", "documents.detail", "documents.download", "api.list_documents",
              "api.get_document", "api.version_file", "api.doc_templates"),

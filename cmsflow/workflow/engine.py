@@ -60,6 +60,7 @@ class Definition:
     subprocess_specs: dict
     spec_json: str = field(repr=False, default="")
     lanes: dict = field(default_factory=dict)  # lane name -> lane id (the role name)
+    bpmn_xml: str = field(repr=False, default="")  # the file's text: its diagram is drawn from it
 
 
 @dataclass
@@ -96,8 +97,9 @@ def load_definitions(directory: str | Path) -> dict[str, Definition]:
                 subs = parser.get_subprocess_specs(pid)
                 # Stored specs are keyed by this hash: a file holding several processes (pools) needs one
                 # per process; a single-process file keeps the plain file hash (rows stored before stay valid).
-                digest = hashlib.sha256(raw if len(pids) == 1 else raw + b"#" + pid.encode()).hexdigest()
-                found[pid] = Definition(pid, spec.description or pid, path.name, digest, spec, subs, lanes=lanes)
+                digest = content_hash(raw, pid, len(pids))
+                found[pid] = Definition(pid, spec.description or pid, path.name, digest, spec, subs, lanes=lanes,
+                                        bpmn_xml=raw.decode("utf-8"))
         except Exception as exc:  # the parser raises many types; all mean "this file is broken"
             raise WorkflowDefinitionError(f"{path.name}: {exc}") from exc
     for d in found.values():
@@ -171,6 +173,43 @@ def next_timer_at(wf: BpmnWorkflow) -> datetime | None:
             when = datetime.fromisoformat(event.value)
             times.append(when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC))
     return min(times) if times else None
+
+
+def content_hash(raw: bytes, process_id: str, processes_in_file: int = 1) -> str:
+    """The stored-spec key of a BPMN file's process (see :func:`load_definitions`): SHA-256 hex of the file,
+    or of the file plus ``#process_id`` when the file holds several processes."""
+    return hashlib.sha256(raw if processes_in_file == 1 else raw + b"#" + process_id.encode()).hexdigest()
+
+
+def element_states(wf: BpmnWorkflow) -> tuple[dict[str, int], set[str], set[str], set[tuple[str, str]]]:
+    """Where an instance stands, by BPMN element id, through loops, parallel branches, timers and
+    subprocesses: ``(completed {id: times}, current ids (ready/started tasks), waiting ids (timers, messages),
+    taken flows {(source id, target id)})``. A flow counts as taken when a task of its target was reached from
+    a completed task of its source (the engine's task tree, engine-internal tasks skipped)."""
+    completed: dict[str, int] = {}
+    current: set[str] = set()
+    waiting: set[str] = set()
+    flows: set[tuple[str, str]] = set()
+    reached = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
+    workflows = [wf, *getattr(wf, "subprocesses", {}).values()]
+    for w in workflows:
+        for task in w.get_tasks():
+            bid = getattr(task.task_spec, "bpmn_id", None)
+            if not bid:
+                continue
+            if task.state == TaskState.COMPLETED:
+                completed[bid] = completed.get(bid, 0) + 1
+            elif task.state in (TaskState.READY, TaskState.STARTED, TaskState.ERROR):
+                current.add(bid)
+            elif task.state == TaskState.WAITING:
+                waiting.add(bid)
+            if task.state & reached:
+                parent = task.parent
+                while parent is not None and not getattr(parent.task_spec, "bpmn_id", None):
+                    parent = parent.parent
+                if parent is not None and parent.state == TaskState.COMPLETED:
+                    flows.add((parent.task_spec.bpmn_id, bid))
+    return completed, current, waiting, flows
 
 
 def is_completed(wf: BpmnWorkflow) -> bool:

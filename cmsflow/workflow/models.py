@@ -17,6 +17,9 @@ class ProcessSpec(SQLModel, table=True):
     file_name: str = Field(max_length=200)
     content_hash: str = Field(max_length=64, unique=True)
     spec_json: str = Field(sa_column=Column(Text, nullable=False))
+    # the BPMN file's text as it was when this spec was stored: the instance diagram is drawn from it, so a
+    # changed workflow file never redraws (or breaks) the diagram of instances running on an older version
+    bpmn_xml: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -46,9 +46,11 @@ def _spec_row(session: Session, defn: engine.Definition) -> ProcessSpec:
     row = session.exec(select(ProcessSpec).where(ProcessSpec.content_hash == defn.content_hash)).first()
     if row is None:
         row = ProcessSpec(process_id=defn.process_id, file_name=defn.file_name,
-                          content_hash=defn.content_hash, spec_json=defn.spec_json)
+                          content_hash=defn.content_hash, spec_json=defn.spec_json, bpmn_xml=defn.bpmn_xml)
         session.add(row)
         session.flush()
+    elif row.bpmn_xml is None and defn.bpmn_xml:  # stored before diagrams were kept: same hash, same file
+        row.bpmn_xml = defn.bpmn_xml
     return row
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from cmsflow.auth.models import User
@@ -11,11 +12,11 @@ from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError
 from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
-from cmsflow.workflow import failures, subjects, taskforms
+from cmsflow.workflow import failures, progress, subjects, taskforms
 from cmsflow.workflow import service as workflow
 from cmsflow.workflow.assignment import may_act
 from cmsflow.workflow.forms import ApprovalForm, SimpleTaskForm
-from cmsflow.workflow.models import HumanTask
+from cmsflow.workflow.models import HumanTask, ProcessSpec
 
 blueprint = Blueprint("workflow", __name__, template_folder="templates", url_prefix="/tasks")
 
@@ -108,3 +109,50 @@ def retry_failure(instance_id: int):
         s.rollback()
         flash(exc.message, "error")
     return redirect(url_for(".failures"))
+
+
+# --- where a process stands: the diagram of each instance, and the workflow definitions (issue 21) -----------
+
+def _diagram_words() -> dict[str, str]:
+    return {"current": _("当前步骤"), "waiting": _("等待中"), "completed": _("已完成"), "title": _("流程图")}
+
+
+@blueprint.app_context_processor
+def _process_diagrams():
+    """``process_diagrams(subject_type, subject_id, role_label)`` for the subject pages: the subject's page has
+    already checked that the user may see it, and the diagram shows nothing the page does not."""
+    def process_diagrams(subject_type: str, subject_id: int, role_label=str):
+        return progress.subject_views(db_session(), subject_type, subject_id, role_label=role_label,
+                                      words=_diagram_words())
+    return {"process_diagrams": process_diagrams}
+
+
+@blueprint.get("/processes", endpoint="definitions")
+def definitions_page():
+    """Administrator and management representative: each BPMN workflow file, its stored versions and how many
+    instances run on each (``/tasks/processes/<process_id>`` draws a version)."""
+    s = db_session()
+    defs = sorted(workflow.definitions().values(), key=lambda d: (d.file_name, d.process_id))
+    stored = {pid: n for pid, n in s.exec(select(ProcessSpec.process_id, func.count())
+                                          .group_by(ProcessSpec.process_id))}
+    return render_template("workflow/definitions.html", defs=defs, stored=stored,
+                           counts=progress.instance_counts(s))
+
+
+@blueprint.get("/processes/<process_id>", endpoint="definition")
+def definition_page(process_id: str):
+    """One workflow: today's file, its stored versions (hash, stored at, instances running / finished) and the
+    diagram of the chosen version (``?version=<spec id>``; today's file by default)."""
+    s = db_session()
+    defn = workflow.definitions().get(process_id)
+    versions = progress.versions(s, process_id)
+    if defn is None and not versions:
+        abort(404)
+    chosen = None
+    if request.args.get("version"):
+        chosen = next((v.spec for v in versions if str(v.spec.id) == request.args["version"]), None)
+        if chosen is None:
+            abort(404)
+    svg = progress.definition_svg(process_id, chosen)
+    return render_template("workflow/definition.html", defn=defn, process_id=process_id, versions=versions,
+                           chosen=chosen, svg=svg)

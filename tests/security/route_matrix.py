@@ -239,6 +239,8 @@ MATRIX = {
     "web.notifications": "MTIHSA",
     "web.set_language": "public",
     "web.static": "public",
+    "workflow.definition": "M....A",
+    "workflow.definitions": "M....A",
     "workflow.failures": ".....A",
     "workflow.inbox": "MTIHSA",
     "workflow.retry_failure": ".....A",
