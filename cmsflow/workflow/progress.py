@@ -70,7 +70,7 @@ def bpmn_text(spec: ProcessSpec) -> str | None:
 def _holder(task: HumanTask, people: dict[int, User], depts: dict[int, str], role_label: Callable) -> str:
     if task.assignee_id and task.assignee_id in people:
         return people[task.assignee_id].display_name
-    who = role_label(task.role) if task.role else ""
+    who = str(role_label(task.role)) if task.role else ""
     if task.department_id in depts:
         who = f"{depts[task.department_id]} · {who}" if who else depts[task.department_id]
     return who

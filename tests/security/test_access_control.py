@@ -19,7 +19,7 @@ USER_OF_ROLE = {"management_representative": "mr", "top_management": "top", "int
 # A value for each URL variable: ids that do not exist, so an allowed request ends in the view (404, 400...)
 # and changes nothing; a refused one never reaches the view.
 SAMPLE = {"step": "x", "name": "no-such-register", "code": "NOPE", "fmt": "csv", "kind": "minutes", "lang": "en",
-          "filename": "cmsflow.css", "product": "NOPE"}
+          "filename": "cmsflow.css", "product": "NOPE", "process_id": "no_such_process"}
 
 
 def allowed_roles(entry: str) -> set[str]:
