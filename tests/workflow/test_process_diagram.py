@@ -17,13 +17,13 @@ from tests.nonconformities.test_corrective_action_api import raise_nc, run_to_im
 
 def _element(html: str, element_id: str) -> str:
     """The opening tag of a step's link in the inline SVG."""
-    m = re.search(r'<a href="#wf-step-%s" class="([^"]*)" data-element="%s">' % (element_id, element_id), html)
+    m = re.search(rf'<a href="#wf-step-{element_id}" class="([^"]*)" data-element="{element_id}">', html)
     assert m, f"{element_id} not drawn"
     return m.group(1)
 
 
 def _flow(html: str, flow_id: str) -> str:
-    m = re.search(r'<g class="([^"]*)" data-flow="%s">' % flow_id, html)
+    m = re.search(rf'<g class="([^"]*)" data-flow="{flow_id}">', html)
     assert m, f"{flow_id} not drawn"
     return m.group(1)
 
