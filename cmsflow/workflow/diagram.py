@@ -14,6 +14,7 @@ Raises :class:`DiagramError` when the text is not BPMN or has no diagram interch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -86,7 +87,6 @@ class InstanceState:
     waiting: set[str] = field(default_factory=set)
     flows: set[tuple[str, str]] = field(default_factory=set)
     holders: dict[str, str] = field(default_factory=dict)
-    finished: bool = False
 
 
 def _bounds(el) -> tuple[float, float, float, float] | None:
@@ -138,6 +138,13 @@ def parse(bpmn_xml: str | bytes) -> Diagram:
     pad = 10
     return Diagram(shapes, edges, (min(xs) - pad, min(ys) - pad, max(xs) - min(xs) + 2 * pad,
                                    max(ys) - min(ys) + 2 * pad))
+
+
+@lru_cache(maxsize=64)
+def parse_cached(bpmn_xml: str) -> Diagram:
+    """:func:`parse`, kept per BPMN text: a stored version's text never changes, and the item pages draw the
+    same few versions on every view. The result is shared: callers must not change it."""
+    return parse(bpmn_xml)
 
 
 def _wrap(text: str, width: float, size: float = 12) -> list[str]:

@@ -76,12 +76,12 @@ def _holder(task: HumanTask, people: dict[int, User], depts: dict[int, str], rol
     return who
 
 
-def _state(session: Session, inst: ProcessInstance, open_tasks: list[HumanTask], holders: dict[str, str]):
+def _state(session: Session, inst: ProcessInstance, holders: dict[str, str]) -> diagram.InstanceState:
     from cmsflow.workflow.service import _load
 
     completed, current, waiting, flows = engine.element_states(_load(session, inst))
     return diagram.InstanceState(completed=completed, current=current, waiting=waiting, flows=flows,
-                                 holders=holders, finished=inst.status == "complete")
+                                 holders=holders)
 
 
 def instance_view(session: Session, inst: ProcessInstance, role_label: Callable[[str], str] = str,
@@ -112,7 +112,7 @@ def instance_view(session: Session, inst: ProcessInstance, role_label: Callable[
         view.error = "该流程版本的 BPMN 文件未存档，无法绘制流程图"
         return view
     try:
-        view.svg = diagram.render_svg(diagram.parse(text), _state(session, inst, tasks, holders), words=words)
+        view.svg = diagram.render_svg(diagram.parse_cached(text), _state(session, inst, holders), words=words)
     except diagram.DiagramError as exc:
         view.error = str(exc)
     return view
@@ -174,6 +174,6 @@ def definition_svg(process_id: str, spec: ProcessSpec | None = None) -> Markup |
     if not text:
         return None
     try:
-        return diagram.render_svg(diagram.parse(text))
+        return diagram.render_svg(diagram.parse_cached(text))
     except diagram.DiagramError:
         return None
