@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -133,6 +134,16 @@ def test_workers_racing_for_timers_fire_each_once(app, api):
     assert len(counts) == 6 and set(counts.values()) == {1}
 
 
+def _wait_until_gone(engine, pid, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"backend {pid} still alive after {seconds} s")
+
+
 def test_a_claim_held_by_a_worker_that_dies_is_released(app, api):
     _submitted_reviews(app, api, 3)
     later = utcnow() + timedelta(days=3, hours=1)
@@ -144,6 +155,7 @@ def test_a_claim_held_by_a_worker_that_dies_is_released(app, api):
         assert worker_pass()["timers"] == 2  # ... the others skip it and fire the rest
         with engine.begin() as conn:  # ... and dies: its connection is gone, its transaction rolled back
             assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        _wait_until_gone(engine, pid)  # the signal is sent at once; the backend (and its lock) goes a moment later
         dying.invalidate()
         assert worker_pass()["timers"] == 1  # the claim did not outlive the worker
         assert worker_pass()["timers"] == 0
