@@ -96,9 +96,12 @@ def org(app):
 def signed_in(app, user_id: int):
     """A test client with a signed-in session (pages; CSRF stays on)."""
     from cmsflow.auth.models import User
+    from cmsflow.auth.service import open_session
 
     with app.app_context(), session_scope() as s:
-        session_id = s.get(User, user_id).get_id()
+        user = s.get(User, user_id)
+        open_session(s, user)
+        session_id = user.get_id()
     client = app.test_client()
     with client.session_transaction() as sess:
         sess["_user_id"] = session_id

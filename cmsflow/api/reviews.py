@@ -91,7 +91,7 @@ def review_schedule_set():
 @blueprint.get("/review-actions")
 def review_actions():
     mine = request.args.get("mine") in ("1", "true")
-    rows = service.open_actions(db_session(), g.api_user if mine else None)
+    rows = service.open_actions(db_session(), g.api_user if mine else None, viewer=g.api_user)
     return jsonify({"actions": [action_json(db_session(), a) for a in rows]})
 
 

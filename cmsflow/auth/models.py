@@ -54,9 +54,12 @@ class User(UserMixin, SQLModel, table=True):
         return self.active
 
     def get_id(self) -> str:
-        """Flask-Login's session id: ``<id>.<fingerprint of the password hash>``, so a password change or reset
-        ends every other session and remember-me cookie (OWASP ASVS 3.3.3, 3.3.4)."""
-        return f"{self.id}.{self.session_fingerprint}"
+        """Flask-Login's session id: ``<id>.<fingerprint of the password hash>.<sign-in session key>``. The key
+        names a :class:`SignInSession` row, ended at logout and on deactivation, so neither a copied session
+        cookie nor the remember-me cookie signs anyone in after that; the fingerprint ends every session and
+        remember-me cookie at a password change or reset (OWASP ASVS 3.3.1, 3.3.3, 3.3.4). The key is set by
+        :func:`cmsflow.auth.service.open_session` (and by the loader for the current request)."""
+        return f"{self.id}.{self.session_fingerprint}.{getattr(self, 'session_key', '')}"
 
     @property
     def session_fingerprint(self) -> str:
@@ -65,6 +68,21 @@ class User(UserMixin, SQLModel, table=True):
     @property
     def display_name(self) -> str:
         return self.full_name or self.username
+
+
+class SignInSession(SQLModel, table=True):
+    """One sign-in through the pages: its random key travels in the (signed) session and remember-me cookies;
+    only the key's SHA-256 is stored. ``ended_at`` set (logout, deactivation, password change): the cookies
+    carrying it are refused for good (OWASP ASVS 3.3.1)."""
+
+    __tablename__ = "sign_in_session"
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    remember: bool = False
+    ended_at: datetime | None = None
+    end_reason: str | None = Field(default=None, max_length=40)
 
 
 class ApiToken(SQLModel, table=True):

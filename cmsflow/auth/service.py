@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from cmsflow.auth.models import ROLES, ApiToken, Department, LoginThrottle, User
+from cmsflow.auth.models import ROLES, ApiToken, Department, LoginThrottle, SignInSession, User
 from cmsflow.core.db import is_postgres, utcnow
 from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
@@ -282,6 +282,7 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     user.set_password(new)
     history.record(session, user, "password_changed", "user", user.id)
     revoke_all_tokens(session, user, user)
+    end_all_sessions(session, user, user, "password_changed", keep=getattr(user, "session_key", None))
 
 
 def reset_password(session: Session, actor: User | None, user: User, new: str, via: str = "cli") -> None:
@@ -291,6 +292,7 @@ def reset_password(session: Session, actor: User | None, user: User, new: str, v
     user.set_password(new)
     history.record(session, actor, "password_reset", "user", user.id, username=user.username, via=via)
     revoke_all_tokens(session, actor, user)
+    end_all_sessions(session, actor, user, "password_reset")
     unlock(session, actor, user, via=via)
 
 
@@ -323,7 +325,69 @@ def update_user(session: Session, actor: User | None, user: User, *, role: str |
         setattr(user, key, after)
     history.record(session, actor, "user_changed", "user", user.id, username=user.username, via=via,
                    changes={("department" if k == "department_id" else k): v for k, v in shown.items()})
+    if "active" in changes and not user.active:  # for good: reactivating the account revives none of them
+        revoke_all_tokens(session, actor, user)
+        end_all_sessions(session, actor, user, "deactivated")
     return changes
+
+
+# --- sign-in sessions of the pages (OWASP ASVS 3.3.1: logout and deactivation end them for good) ----------------
+
+def open_session(session: Session, user: User, remember: bool = False) -> str:
+    """Start a sign-in session for ``user`` (after the password was checked): a random key whose SHA-256 is
+    stored; sets ``user.session_key`` so ``user.get_id()`` carries it into the session and remember-me
+    cookies. Returns the key."""
+    key = secrets.token_urlsafe(24)
+    session.add(SignInSession(key_hash=_hash_token(key), user_id=user.id, remember=remember))
+    session.flush()
+    object.__setattr__(user, "session_key", key)  # not a column: this request's sign-in session
+    return key
+
+
+def session_user(session: Session, session_id: str | None) -> User | None:
+    """The active user of a Flask-Login id ``<user id>.<password fingerprint>.<session key>`` (see
+    ``User.get_id``), or None — signed out — for a malformed id, an ended or unknown session, a password changed
+    since, or an inactive account. Never raises."""
+    user_id, _sep, rest = (session_id or "").partition(".")
+    fingerprint, _sep, key = rest.partition(".")
+    if not user_id.isdigit() or not key:
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not user.active or fingerprint != user.session_fingerprint:
+        return None
+    row = session.exec(select(SignInSession).where(SignInSession.key_hash == _hash_token(key))).first()
+    if row is None or row.user_id != user.id or row.ended_at is not None:
+        return None
+    object.__setattr__(user, "session_key", key)  # not a column: this request's sign-in session
+    return user
+
+
+def end_session(session: Session, user: User, reason: str = "logout") -> bool:
+    """End the sign-in session ``user.session_key`` names (logout): its session and remember-me cookies are
+    refused from now on, copies included. True if a live session was ended."""
+    key = getattr(user, "session_key", "")
+    row = session.exec(select(SignInSession).where(SignInSession.key_hash == _hash_token(key))).first() \
+        if key else None
+    if row is None or row.ended_at is not None:
+        return False
+    row.ended_at, row.end_reason = utcnow(), reason
+    history.record(session, user, "signed_out", "user", user.id, session_id=row.id)
+    return True
+
+
+def end_all_sessions(session: Session, actor: User | None, user: User, reason: str, keep: str | None = None) -> int:
+    """End every live sign-in session of ``user`` (deactivation, password change or reset) but the one with
+    key ``keep``; returns how many, recorded as ``sessions_ended``."""
+    keep_hash = _hash_token(keep) if keep else None
+    live = session.exec(select(SignInSession).where(SignInSession.user_id == user.id,
+                                                    SignInSession.ended_at.is_(None))).all()
+    ended = [row for row in live if row.key_hash != keep_hash]
+    now = utcnow()
+    for row in ended:
+        row.ended_at, row.end_reason = now, reason
+    if ended:
+        history.record(session, actor, "sessions_ended", "user", user.id, count=len(ended), reason=reason)
+    return len(ended)
 
 
 def user_by_name(session: Session, username: str) -> User:

@@ -2,7 +2,6 @@
 administrator's user page (role, department, active, unlock); every other page requires a signed-in user."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -15,6 +14,7 @@ from cmsflow.auth.forms import ChangePasswordForm, LoginForm
 from cmsflow.auth.models import ROLES, Department, User
 from cmsflow.core.db import db_session, utcnow
 from cmsflow.core.errors import CmsflowError
+from cmsflow.core.urls import safe_next
 from cmsflow.web.setup import commit, limiter, login_rate_limit, login_rate_limit_off
 
 blueprint = Blueprint("auth", __name__, template_folder="templates")
@@ -35,9 +35,7 @@ def _require_login():
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("web.home")
+    return safe_next(target, url_for("web.home"))
 
 
 def login_refused_message(exc: accounts.LoginRefused) -> str:
@@ -62,8 +60,9 @@ def login():
             commit()  # the failure count and the history entries are kept
             flash(login_refused_message(exc), "error")
             return render_template("auth/login.html", form=form), 200
-        commit()
         session.clear()
+        accounts.open_session(db_session(), user, remember=bool(form.remember.data))
+        commit()
         login_user(user, remember=form.remember.data)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
@@ -72,6 +71,10 @@ def login():
 @blueprint.post("/logout")
 @login_required
 def logout():
+    """End this sign-in session for good (its session and remember-me cookies, and any copy of them) and clear
+    the cookies."""
+    accounts.end_session(db_session(), current_user._get_current_object())
+    commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

@@ -404,11 +404,15 @@ def complete_action(session: Session, actor: User, action_id: int, note: str) ->
     return action
 
 
-def open_actions(session: Session, user: User | None = None) -> list[ReviewAction]:
-    """Open actions (of ``user`` when given), earliest due first."""
+def open_actions(session: Session, user: User | None = None, viewer: User | None = None) -> list[ReviewAction]:
+    """Open actions (of ``user`` when given), earliest due first; with ``viewer``, only the actions of reviews
+    the viewer may open (:func:`cmsflow.auth.permissions.review_condition`: the same rule as the review page)."""
     q = select(ReviewAction).where(ReviewAction.status == "open")
     if user is not None:
         q = q.where(ReviewAction.owner_id == user.id)
+    condition = permissions.review_condition(viewer) if viewer is not None else None
+    if condition is not None:
+        q = q.where(ReviewAction.review_id.in_(select(ManagementReview.id).where(condition)))
     return list(session.exec(q.order_by(ReviewAction.due_on)))
 
 

@@ -11,6 +11,7 @@ from sqlmodel import select
 from cmsflow.auth.models import User
 from cmsflow.core.db import db_session
 from cmsflow.core.errors import CmsflowError, NotFound
+from cmsflow.core.urls import safe_next
 from cmsflow.history import service as history
 from cmsflow.reviews import service
 from cmsflow.reviews.models import ACTION_KINDS, ACTION_STATUSES, STATUSES, ManagementReview, ReviewAction
@@ -153,7 +154,5 @@ def complete_action(action_id: int):
     def run(s):
         service.complete_action(s, current_user, action_id, request.form.get("note", ""))
         flash(_("措施已完成"), "success")
-        target = request.form.get("next") or ""
-        safe = target.startswith("/") and not target.startswith("//")
-        return redirect(target if safe else url_for(".detail", review_id=action.review_id))
+        return redirect(safe_next(request.form.get("next"), url_for(".detail", review_id=action.review_id)))
     return _attempt(run, lambda errors, status: _detail(action.review_id, status=status))

@@ -61,17 +61,12 @@ def _select_locale():
 
 @login_manager.user_loader
 def _load_user(session_id: str):
-    """The active user of a session id ``<id>.<fingerprint>`` (see ``User.get_id``); None — signed out — when the
-    password changed since the session began, or for a malformed id."""
-    from cmsflow.auth.models import User
+    """The active user of a session id ``<id>.<fingerprint>.<session key>`` (see ``User.get_id`` and
+    :func:`cmsflow.auth.service.session_user`); None — signed out — when the session ended (logout,
+    deactivation), the password changed since it began, or for a malformed id."""
+    from cmsflow.auth.service import session_user
 
-    user_id, _sep, fingerprint = (session_id or "").partition(".")
-    if not user_id.isdigit():
-        return None
-    user = db_session().get(User, int(user_id))
-    if user is None or not user.active or fingerprint != user.session_fingerprint:
-        return None
-    return user
+    return session_user(db_session(), session_id)
 
 
 def wants_json() -> bool:

@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlmodel import select
 
 from cmsflow.core.db import db_session, utcnow
+from cmsflow.core.urls import safe_next
 from cmsflow.documents.models import DOC_TYPES, VERSION_STATUSES, Document
 from cmsflow.documents.service import clause_label
 from cmsflow.web.setup import commit
@@ -136,7 +137,7 @@ def _calendar(session_) -> dict:
                                 .order_by(ManagementReview.planned_on)).first()
     return {"schedule": reviews.current_schedule(session_), "open_review": open_review, "carbon": _carbon(session_),
             "assets": _assets(session_),
-            "obligations": due_overview(session_), "my_actions": reviews.open_actions(session_, current_user),
+            "obligations": due_overview(session_), "my_actions": reviews.open_actions(session_, current_user, viewer=current_user),
             "today": date.today()}
 
 
@@ -187,8 +188,7 @@ def _carbon(session_) -> list[dict]:
 def set_language(lang: str):
     if lang in ("zh_CN", "en"):
         session["lang"] = lang
-    target = request.args.get("next", "/")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    return redirect(safe_next(request.args.get("next")))
 
 
 @blueprint.route("/notifications", methods=["GET", "POST"])

@@ -172,6 +172,11 @@ def test_outputs_become_actions_and_the_signed_minutes_hold_the_decisions(app, a
     assert api("staff_ene").get(f"/management-reviews/{rid}").status_code == 404
     assert signed_in(app, org["staff_prd"]).get(f"/reviews/{rid}").status_code == 200
     assert signed_in(app, org["staff_ene"]).get(f"/reviews/{rid}").status_code == 404
+    # lists obey the same rule as the review (issue 17 item 3): no action of a review one cannot open
+    def listed(username):
+        return {a["id"] for a in api(username).get("/review-actions").get_json()["actions"]}
+    assert listed("staff_ene") == set()
+    assert listed("staff_prd") == listed("mr") == {a["id"] for a in done["actions"]}
 
     minutes = mr.get(f"/management-reviews/{rid}/minutes.docx").data
     doc = Document(io.BytesIO(minutes))
