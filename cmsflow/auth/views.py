@@ -2,7 +2,6 @@
 administrator's user page (role, department, active, unlock); every other page requires a signed-in user."""
 from __future__ import annotations
 
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user

@@ -137,7 +137,8 @@ def _calendar(session_) -> dict:
                                 .order_by(ManagementReview.planned_on)).first()
     return {"schedule": reviews.current_schedule(session_), "open_review": open_review, "carbon": _carbon(session_),
             "assets": _assets(session_),
-            "obligations": due_overview(session_), "my_actions": reviews.open_actions(session_, current_user, viewer=current_user),
+            "obligations": due_overview(session_),
+            "my_actions": reviews.open_actions(session_, current_user, viewer=current_user),
             "today": date.today()}
 
 
