@@ -17,6 +17,7 @@ from sqlalchemy import JSON, BigInteger, Column, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def N_(text: str) -> str:
@@ -137,7 +138,7 @@ class AssetPrice(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class AbatementMeasure(SQLModel, table=True):
+class AbatementMeasure(Versioned, table=True):
     """A planned reduction measure and what a tonne abated by it costs (marginal abatement cost)."""
 
     __tablename__ = "asset_abatement"
@@ -150,13 +151,12 @@ class AbatementMeasure(SQLModel, table=True):
     annual_cost: Decimal = Field(sa_column=_num(2))  # CNY per year, net of savings (negative = saves money)
     status: str = Field(default="planned", max_length=20)
     note: str | None = Field(default=None, sa_column=Column(Text))
-    lock_version: int = 1
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Verification(SQLModel, table=True):
+class Verification(Versioned, table=True):
     """A third-party verification (核查) of one year's emissions."""
 
     __tablename__ = "asset_verification"
@@ -175,7 +175,6 @@ class Verification(SQLModel, table=True):
     completed_on: date | None = None
     report_sha256: str | None = Field(default=None, foreign_key="stored_file.sha256", max_length=64)
     report_filename: str | None = Field(default=None, max_length=255)
-    lock_version: int = 1
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -208,7 +207,7 @@ class VerificationFinding(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ComplianceCycle(SQLModel, table=True):
+class ComplianceCycle(Versioned, table=True):
     """The allowance compliance (履约) of one compliance year, run by ``carbon_compliance.bpmn``."""
 
     __tablename__ = "asset_compliance_cycle"
@@ -238,7 +237,6 @@ class ComplianceCycle(SQLModel, table=True):
     closed_at: datetime | None = None
     nonconformity_id: int | None = Field(default=None, foreign_key="nonconformity.id")
     instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
-    lock_version: int = 1
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -274,7 +272,7 @@ class NeutralityClaim(SQLModel, table=True):
     quantity: Decimal = Field(sa_column=_num())
 
 
-class DisclosureCriteria(SQLModel, table=True):
+class DisclosureCriteria(Versioned, table=True):
     """The organisation's carbon disclosure criteria (披露准则): mandatory or voluntary, frequency, scope."""
 
     __tablename__ = "asset_disclosure_criteria"
@@ -287,7 +285,6 @@ class DisclosureCriteria(SQLModel, table=True):
     audience: str | None = Field(default=None, max_length=200)
     department_id: int = Field(foreign_key="department.id")
     active: bool = True
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

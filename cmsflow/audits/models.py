@@ -12,6 +12,7 @@ from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def N_(text: str) -> str:
@@ -32,7 +33,7 @@ RESULTS = {"conformity": N_("符合"), "observation": N_("观察项"), "minor": 
 NONCONFORMING = ("minor", "major")
 
 
-class AuditProgramme(SQLModel, table=True):
+class AuditProgramme(Versioned, table=True):
     __tablename__ = "audit_programme"
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, max_length=40)
@@ -46,12 +47,11 @@ class AuditProgramme(SQLModel, table=True):
     approved_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     approved_at: datetime | None = None
     instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class Audit(SQLModel, table=True):
+class Audit(Versioned, table=True):
     """One planned internal audit of a programme; runs as its own ``internal_audit`` process."""
 
     __tablename__ = "audit"
@@ -76,7 +76,6 @@ class Audit(SQLModel, table=True):
     report_approved_at: datetime | None = None
     closed_at: datetime | None = None
     instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -255,3 +255,34 @@ def review_visibility(owner_ids) -> str:
 # The search visibility of records whose pages only the management system's people reach (audits, compliance
 # evaluations, carbon compliance cycles, verifications): the roles of SYSTEM.
 SYSTEM_VISIBILITY = " ".join(sorted(f"role:{r}" for r in SYSTEM))
+
+
+# --- object rules for writes: records owned by a department ---------------------------------------------------
+# A department's records (register records, monthly activity data and their evidence) are written by that
+# department's head and staff, by the management representative and by the administrator; giving a record to
+# another department is for the last two alone (OWASP ASVS 4.0.3 V4.2.1; 21 CFR Part 11 §11.10(d), (g)).
+# Pages, API and imports call the same checks through each domain's service.
+
+DEPARTMENT_WRITERS = frozenset({"department_head", "staff"})
+WRITE_ANY_DEPARTMENT = MANAGERS
+
+
+def may_write_department(user: User, department_id: int | None,
+                         writers: frozenset[str] = DEPARTMENT_WRITERS) -> bool:
+    """Whether ``user`` may write a record owned by ``department_id`` (None: owned by no department — the
+    managers' alone). ``writers``: the roles of the owning department that maintain this kind of record."""
+    if user.role in WRITE_ANY_DEPARTMENT:
+        return True
+    return (department_id is not None and user.role in writers and user.department_id == department_id)
+
+
+def check_department_write(user: User, department_id: int | None, what: str, *,
+                           new_department_id: int | None = None, moving: bool = False,
+                           writers: frozenset[str] = DEPARTMENT_WRITERS) -> None:
+    """Raise PermissionDenied (``other_department``, or ``move_refused`` for giving the record to another
+    department) unless ``user`` may write ``what`` owned by ``department_id`` and, when ``moving``, give it to
+    ``new_department_id``. The message names the rule, in Chinese."""
+    if not may_write_department(user, department_id, writers):
+        raise PermissionDenied(f"您只能维护本部门的{what}；此记录属于其他部门", code="other_department")
+    if moving and new_department_id != department_id and user.role not in WRITE_ANY_DEPARTMENT:
+        raise PermissionDenied(f"只有管理者代表或系统管理员可以把{what}移交给其他部门", code="move_refused")

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Column, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def N_(text: str) -> str:
@@ -69,7 +70,7 @@ class AccountingMethod(SQLModel, table=True):
     factors: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # role -> factor code
 
 
-class ActivityData(SQLModel, table=True):
+class ActivityData(Versioned, table=True):
     """Activity data of one emission source for one month (the first day of the month)."""
 
     __tablename__ = "carbon_activity"
@@ -85,12 +86,11 @@ class ActivityData(SQLModel, table=True):
     evidence_sha256: str | None = Field(default=None, foreign_key="stored_file.sha256", max_length=64)
     evidence_filename: str | None = Field(default=None, max_length=255)
     entered_by_id: int = Field(foreign_key="user_account.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class ProductionOutput(SQLModel, table=True):
+class ProductionOutput(Versioned, table=True):
     """Output of one product for one month: the denominator of intensity."""
 
     __tablename__ = "carbon_output"
@@ -102,7 +102,6 @@ class ProductionOutput(SQLModel, table=True):
     quantity: Decimal = Field(sa_column=_num())
     unit: str = Field(max_length=40)
     entered_by_id: int = Field(foreign_key="user_account.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -175,7 +174,7 @@ MATURITY_TASK_STATUS = {"plan_evaluation": "planning", "document_review": "docum
 PDCA_AREAS = {"plan": N_("策划（P）"), "do": N_("实施（D）"), "check": N_("检查（C）"), "act": N_("改进（A）")}
 
 
-class MaturityEvaluation(SQLModel, table=True):
+class MaturityEvaluation(Versioned, table=True):
     """A maturity evaluation of the system per T/CECA-G §12 (plan → document review → on site → scores →
     report → approval), valid three years from approval (§12.4.1)."""
 
@@ -215,7 +214,6 @@ class MaturityEvaluation(SQLModel, table=True):
     valid_until: date | None = None
     instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department, User
 from cmsflow.carbon import units
 from cmsflow.carbon.models import (
@@ -289,6 +290,13 @@ def check_activity(session: Session, *, emission_source, period, quantity, unit:
     return source, month, number
 
 
+def check_source_write(actor: User, source: EmissionSource) -> None:
+    """PermissionDenied unless ``actor`` may write the activity data of ``source``: its department's head and
+    staff, the management representative, the administrator (:func:`cmsflow.auth.permissions.
+    check_department_write`)."""
+    permissions.check_department_write(actor, source.department_id, f"排放源「{source.name}」的活动数据")
+
+
 def record_activity(session: Session, actor: User, *, emission_source, period, quantity, unit: str,
                     data_source: str = "meter", instrument: str | None = None, note: str = "",
                     lock_version=None, evidence: tuple[str, str] | None = None) -> EmissionResult:
@@ -302,6 +310,7 @@ def record_activity(session: Session, actor: User, *, emission_source, period, q
         raise PermissionDenied("无权录入活动数据")
     source, month, number = check_activity(session, emission_source=emission_source, period=period,
                                            quantity=quantity, unit=unit, data_source=data_source)
+    check_source_write(actor, source)
     row = session.exec(select(ActivityData).where(ActivityData.emission_source_id == source.id,
                                                   ActivityData.period == month)).first()
     if row is not None:
@@ -563,6 +572,7 @@ def attach_evidence(session: Session, actor: User, activity_id: int, filename: s
     row = session.get(ActivityData, activity_id)
     if row is None:
         raise NotFound("活动数据不存在")
+    check_source_write(actor, session.get(EmissionSource, row.emission_source_id))
     row.evidence_sha256, row.evidence_filename = store_attachment(session, filename, data, "证据")
     name = row.evidence_filename
     history.record(session, actor, "activity_evidence_attached", "carbon_activity", row.id, filename=name,

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
 
+from cmsflow.auth import permissions
 from cmsflow.carbon import service
 from cmsflow.carbon.models import (
     DATA_SOURCES,
@@ -83,14 +84,16 @@ def index():
 def _activity_page(values=None, errors=None, status: int = 200):
     s = db_session()
     methods = {m.emission_source_id: m for m in s.exec(select(AccountingMethod))}
-    sources = [src for src in s.exec(select(EmissionSource).order_by(EmissionSource.name)) if src.id in methods]
+    accounted = [src for src in s.exec(select(EmissionSource).order_by(EmissionSource.name)) if src.id in methods]
+    # the form offers only the sources whose data the user may enter (their department's; all for managers)
+    sources = [src for src in accounted if permissions.may_write_department(current_user, src.department_id)]
     month = service.parse_period((values or {}).get("period") or request.args.get("period")
                                  or (date.today().replace(day=1) - relativedelta(months=1)))
     rows = s.exec(select(ActivityData, EmissionResult).join(
         EmissionResult, EmissionResult.activity_id == ActivityData.id).where(
         ActivityData.period == month, EmissionResult.current == True)).all()  # noqa: E712
     return render_template("carbon/activity.html", sources=sources, methods=methods, rows=rows, month=month,
-                           names={src.id: src.name for src in sources}, data_sources=DATA_SOURCES,
+                           names={src.id: src.name for src in accounted}, data_sources=DATA_SOURCES,
                            method_labels=METHODS, values=values or {}, errors=errors or {}), status
 
 

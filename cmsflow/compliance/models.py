@@ -12,6 +12,7 @@ from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def N_(text: str) -> str:
@@ -26,7 +27,7 @@ STATUSES = {"evaluating": N_("部门评价中"), "confirming": N_("管理者代�
 TASK_STATUS = {"evaluate_obligation": "evaluating", "confirm_evaluation": "confirming"}
 
 
-class ComplianceEvaluation(SQLModel, table=True):
+class ComplianceEvaluation(Versioned, table=True):
     """One evaluation of one obligation, against the obligation text as it was when evaluated."""
 
     __tablename__ = "compliance_evaluation"
@@ -49,7 +50,6 @@ class ComplianceEvaluation(SQLModel, table=True):
     confirm_comment: str | None = Field(default=None, sa_column=Column(Text))
     nonconformity_id: int | None = Field(default=None, foreign_key="nonconformity.id")
     instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

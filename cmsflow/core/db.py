@@ -78,3 +78,31 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# --- races the database settles: answered 409 with a message, never a 500 --------------------------------------
+
+def conflict_from(exc: Exception):
+    """The :class:`~cmsflow.core.errors.Conflict` a lost race stands for, or None for any other error.
+
+    - ``StaleDataError``: an optimistic-lock write matched no row (another edit of the same version won;
+      :class:`cmsflow.core.models.Versioned`) → ``stale_edit``;
+    - ``IntegrityError`` of a unique key (PostgreSQL SQLSTATE 23505, SQLite "UNIQUE constraint failed"): two
+      users entered the same record at once (e.g. one source's activity data for one month) → ``duplicate``;
+      any other integrity error (a referenced record removed meanwhile) → ``integrity_conflict``.
+    The message says nothing was saved; the caller rolls the session back."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from cmsflow.core.errors import Conflict
+
+    if isinstance(exc, StaleDataError):
+        return Conflict("记录已被他人修改，请刷新后重试（您的修改未保存）", code="stale_edit")
+    if isinstance(exc, IntegrityError):
+        orig = getattr(exc, "orig", None)
+        text = str(orig or exc)
+        if getattr(orig, "sqlstate", None) == "23505" or getattr(orig, "pgcode", None) == "23505" \
+                or "UNIQUE constraint failed" in text:
+            return Conflict("同一记录已由他人同时录入，您的提交未保存；请刷新后查看已有记录", code="duplicate")
+        return Conflict("相关记录已被他人同时修改，您的提交未保存；请刷新后重试", code="integrity_conflict")
+    return None

@@ -1,10 +1,28 @@
-"""Shared tables: named counters for document codes."""
+"""Shared tables: named counters for document codes; the optimistic lock every edited record carries."""
 from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, Session, SQLModel
+
+
+class Versioned(SQLModel):
+    """A record edited by several people: ``lock_version`` is the optimistic lock (OWASP ASVS 4.0.3 V11.1.6;
+    21 CFR Part 11 §11.10(e): no acknowledged edit may be lost).
+
+    The services compare the version a user read with ``lock_version`` and add one; the ORM then writes with
+    ``UPDATE … WHERE id = :id AND lock_version = :loaded`` (SQLAlchemy ``version_id_col``, the counter set by
+    the application), so the check and the write are one statement: of concurrent edits of one version exactly
+    one matches a row, the others raise ``sqlalchemy.orm.exc.StaleDataError``, answered 409 ``stale_edit``
+    (:mod:`cmsflow.web.setup`) with the whole transaction rolled back, on SQLite and PostgreSQL alike."""
+
+    lock_version: int = 1
+
+    @declared_attr
+    def __mapper_args__(cls) -> dict:  # noqa: N805 - SQLAlchemy's declared_attr receives the class
+        return {"version_id_col": cls.__table__.c.lock_version, "version_id_generator": False}
 
 
 class Sequence(SQLModel, table=True):

@@ -7,6 +7,7 @@ from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def N_(text: str) -> str:
@@ -33,7 +34,7 @@ VERSION_STATUSES = {
 TOP_APPROVAL_TYPES = ("manual", "policy")
 
 
-class Document(SQLModel, table=True):
+class Document(Versioned, table=True):
     __tablename__ = "document"
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, max_length=40)
@@ -44,7 +45,6 @@ class Document(SQLModel, table=True):
     current_version: int = 1  # latest version number
     effective_version: int | None = None
     author_id: int = Field(foreign_key="user_account.id")
-    lock_version: int = 1  # optimistic lock for edits
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def N_(text: str) -> str:
@@ -54,7 +55,7 @@ TASK_STATUS = {"accept": "raised", "decide_dispute": "disputed", "correction": "
                "implementation": "implementation", "verification": "verification"}
 
 
-class Nonconformity(SQLModel, table=True):
+class Nonconformity(Versioned, table=True):
     __tablename__ = "nonconformity"
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, max_length=40)
@@ -93,7 +94,6 @@ class Nonconformity(SQLModel, table=True):
     verified_at: datetime | None = None
     closed_at: datetime | None = None
     instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -9,6 +9,7 @@ from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def _long() -> Column:
@@ -19,14 +20,13 @@ def _dec(scale: int = 4) -> Column:
     return Column(Numeric(18, scale))
 
 
-class RegisterRecord(SQLModel):
+class RegisterRecord(Versioned):
     """Columns every register record has."""
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    lock_version: int = 1
 
 
 class ContextIssue(RegisterRecord, table=True):

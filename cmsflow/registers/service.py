@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from dateutil.relativedelta import relativedelta
 from sqlmodel import Session, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import User
 from cmsflow.core import signals
 from cmsflow.core.db import utcnow
@@ -17,7 +18,7 @@ from cmsflow.registers.specs import BASELINE_ADJUSTMENT_REASONS, RegisterSpec
 from cmsflow.registers.values import FieldError, external, parse
 from cmsflow.standards import service as standards
 
-EDIT_ROLES = ("management_representative", "admin", "department_head", "staff", "internal_auditor")
+EDIT_ROLES = ("management_representative", "admin", "department_head", "staff")
 BASELINE_KEYS = ("base_year", "emissions_tco2e", "intensity")
 
 
@@ -45,6 +46,41 @@ def can_edit(user: User, spec: RegisterSpec) -> bool:
 def check_edit(user: User, spec: RegisterSpec) -> None:
     if not can_edit(user, spec):
         raise PermissionDenied(f"您无权维护「{spec.title}」")
+
+
+def owned_by_department(spec: RegisterSpec) -> bool:
+    """Whether the register's records belong to a department (a ``department`` field)."""
+    return any(f.name == "department" for f in spec.fields)
+
+
+def may_write(user: User, spec: RegisterSpec, row=None) -> bool:
+    """Whether ``user`` may change ``row`` (None: add a record) of the register: the register's editors
+    (:func:`can_edit`) and, for a department's records, only of their own department unless they are the
+    management representative or the administrator (:func:`cmsflow.auth.permissions.may_write_department`)."""
+    if not can_edit(user, spec):
+        return False
+    if not owned_by_department(spec):
+        return True
+    department_id = row.department_id if row is not None else user.department_id
+    return permissions.may_write_department(user, department_id)
+
+
+def check_write(user: User, spec: RegisterSpec, values: dict, row=None) -> None:
+    """PermissionDenied unless ``user`` may store ``values`` (cleaned column values) as a new record (``row``
+    None) or over ``row``: editors of the register (:func:`check_edit`), of the owning department; moving a
+    record to another department is the management representative's and the administrator's alone. A new
+    record of a department head or staff member without a department gets theirs (``values`` is updated)."""
+    check_edit(user, spec)
+    if not owned_by_department(spec):
+        return
+    what = f"「{spec.title}」记录"
+    if row is None:
+        if values.get("department_id") is None and user.role not in permissions.WRITE_ANY_DEPARTMENT:
+            values["department_id"] = user.department_id
+        permissions.check_department_write(user, values.get("department_id"), what)
+        return
+    permissions.check_department_write(user, row.department_id, what, moving=True,
+                                       new_department_id=values.get("department_id"))
 
 
 def clean(session: Session, spec: RegisterSpec, data: dict) -> tuple[dict, list[str]]:
@@ -118,7 +154,9 @@ def create(session: Session, actor: User, spec: RegisterSpec, data: dict):
 
 
 def insert(session: Session, actor: User, spec: RegisterSpec, values: dict, refs: list[str]):
-    """Store a record whose values ``clean`` already produced (the caller checked permissions)."""
+    """Store a record whose values ``clean`` already produced; PermissionDenied as :func:`check_write` (the same
+    rule for pages, API and imports)."""
+    check_write(actor, spec, values)
     row = spec.model(**values, created_by_id=actor.id)
     session.add(row)
     session.flush()
@@ -150,6 +188,7 @@ def update(session: Session, actor: User, spec: RegisterSpec, record_id: int, da
     if expected is not None and str(expected) != str(row.lock_version):
         raise Conflict("记录已被他人修改，请刷新后重试（您的修改未保存）", code="stale_edit")
     values, refs = clean(session, spec, data)
+    check_write(actor, spec, values, row)
     changes = [Change(k, getattr(row, k), v) for k, v in values.items() if getattr(row, k) != v]
     extra = {}
     if spec.name == "baseline" and any(c.field in BASELINE_KEYS for c in changes):

@@ -8,9 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import func, select
 
+from cmsflow.auth import permissions
 from cmsflow.auth.models import Department, User
 from cmsflow.core.db import db_session
-from cmsflow.core.errors import ValidationError
+from cmsflow.core.errors import CmsflowError, PermissionDenied, ValidationError
 from cmsflow.history import service as history
 from cmsflow.registers import service, transfer
 from cmsflow.registers.specs import BASELINE_ADJUSTMENT_REASONS, SPECS, spec
@@ -21,9 +22,16 @@ from cmsflow.web.setup import commit
 blueprint = Blueprint("registers", __name__, template_folder="templates", url_prefix="/registers")
 
 
-def _choices():
+def _choices(row=None, form: bool = False):
+    """The choices of the filters (every department) and of the form (``form``): every department for the
+    management representative and the administrator; for the others their own (and the record's, to show it) —
+    giving a record to another department is not theirs."""
     s = db_session()
-    return {"departments": s.exec(select(Department).order_by(Department.code)).all(),
+    departments = s.exec(select(Department).order_by(Department.code)).all()
+    if form and current_user.role not in permissions.WRITE_ANY_DEPARTMENT:
+        keep = {current_user.department_id, getattr(row, "department_id", None)}
+        departments = [d for d in departments if d.id in keep]
+    return {"departments": departments,
             "users": s.exec(select(User).where(User.active == True).order_by(User.username)).all()}  # noqa: E712
 
 
@@ -71,6 +79,10 @@ def import_records(name: str):
         s.rollback()
         flash(exc.message, "error")
         return _render_list(sp, {}, exc.errors, 400)
+    except CmsflowError as exc:  # refused file, another department's records: the list with the reason
+        s.rollback()
+        flash(exc.message, "error")
+        return _render_list(sp, {}, None, exc.status)
     flash(_("已导入 %(n)s 条记录", n=n), "success")
     return redirect(url_for(".records", name=name))
 
@@ -90,8 +102,8 @@ def _render_form(sp, values, errors, row=None, status=200):
     s = db_session()
     log = history.for_subject(s, service.subject_type(sp), row.id) if row is not None else []
     return render_template("registers/form.html", sp=sp, values=values, errors=errors, row=row, log=log,
-                           reasons=BASELINE_ADJUSTMENT_REASONS, can_edit=service.can_edit(current_user, sp),
-                           **_choices()), status
+                           reasons=BASELINE_ADJUSTMENT_REASONS, can_edit=service.may_write(current_user, sp, row),
+                           **_choices(row, form=True)), status
 
 
 @blueprint.route("/<name>/new", methods=["GET", "POST"])
@@ -107,6 +119,10 @@ def new(name: str):
         except service.RecordInvalid as exc:
             db_session().rollback()
             return _render_form(sp, data, exc.errors, status=400)
+        except PermissionDenied as exc:  # another department's record: the form comes back with the input
+            db_session().rollback()
+            flash(exc.message, "error")
+            return _render_form(sp, data, {"department": exc.message}, status=403)
     return _render_form(sp, {"clauses": "，".join(sp.default_clauses)}, {})
 
 
@@ -125,6 +141,10 @@ def detail(name: str, record_id: int):
         except service.RecordInvalid as exc:
             s.rollback()
             return _render_form(sp, data, exc.errors, service.get(s, sp, record_id), status=400)
+        except PermissionDenied as exc:
+            s.rollback()
+            flash(exc.message, "error")
+            return _render_form(sp, data, {"department": exc.message}, service.get(s, sp, record_id), status=403)
     values = service.as_json(s, sp, row)
     values["clauses"] = "，".join(values["clauses"])
     return _render_form(sp, values, {}, row)

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
+from cmsflow.core.models import Versioned
 
 
 def N_(text: str) -> str:
@@ -44,7 +45,7 @@ class ReviewSchedule(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class ManagementReview(SQLModel, table=True):
+class ManagementReview(Versioned, table=True):
     __tablename__ = "management_review"
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, max_length=40)
@@ -81,7 +82,6 @@ class ManagementReview(SQLModel, table=True):
     closed_at: datetime | None = None
     instance_id: int | None = Field(default=None, foreign_key="process_instance.id")
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    lock_version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

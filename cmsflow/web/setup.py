@@ -12,10 +12,12 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import func, select
+from werkzeug.exceptions import InternalServerError
 from werkzeug.routing import IntegerConverter
 
-from cmsflow.core.db import db_session
+from cmsflow.core.db import conflict_from, db_session
 from cmsflow.core.errors import CmsflowError
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ def setup_web(app: Flask) -> None:
     app.before_request(_refuse_unstorable_fields)
 
     app.register_error_handler(CmsflowError, _domain_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
@@ -152,6 +155,18 @@ def _domain_error(exc: CmsflowError):
         return jsonify({"error": body}), exc.status
     flash(exc.message, "error")
     return render_template("error.html", message=exc.message, status=exc.status), exc.status
+
+
+def _database_error(exc: SQLAlchemyError):
+    """A race the database settled (unique key, optimistic lock): 409 with a message, everything rolled back
+    (:func:`cmsflow.core.db.conflict_from`); any other database error stays a logged 500."""
+    conflict = conflict_from(exc)
+    if conflict is None:
+        log.exception("database error", exc_info=exc)
+        db_session().rollback()
+        return _http_error(InternalServerError())
+    log.info("refused a concurrent write: %s", exc.__class__.__name__)
+    return _domain_error(conflict)
 
 
 def _http_error(exc):
