@@ -129,7 +129,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("CMSFLOW_LOGIN_LOCKOUT_MINUTES", "15")),
         "LOGIN_RATE_LIMIT": os.environ.get("CMSFLOW_LOGIN_RATE_LIMIT", "30 per minute"),
         "LOGIN_RATE_LIMIT_ENABLED": os.environ.get("CMSFLOW_LOGIN_RATE_LIMIT_ENABLED", "1") == "1",
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # One process (``make run``) may count in memory; several (gunicorn workers, hosts) must count in one
+        # place: gunicorn.conf.py refuses to start more than one worker on memory://.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get("CMSFLOW_REDIS_URL")
+        or "memory://",
+        "RATELIMIT_KEY_PREFIX": os.environ.get("CMSFLOW_RATELIMIT_KEY_PREFIX", "cmsflow"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
