@@ -33,16 +33,26 @@ def seed_carbon(session: Session, users: dict[str, User]) -> None:
                               threshold_percent=ind["threshold_percent"], department=ind["department"],
                               sources=ind.get("sources"))
     months = sorted({m for row in data["activity"] for m in row["monthly"]})
+    entrant = {row["emission_source"]: _entrant(session, users, row["emission_source"]) for row in data["activity"]}
     for month in months:
         for row in data["activity"]:
             if month in row["monthly"]:
-                service.record_activity(session, staff, emission_source=row["emission_source"], period=month,
+                source = row["emission_source"]
+                service.record_activity(session, entrant[source], emission_source=source, period=month,
                                         quantity=row["monthly"][month], unit=_unit(data, row["emission_source"]),
                                         data_source=row.get("data_source", "meter"), instrument=row.get("instrument"))
         for out in data["output"]:
             if month in out["monthly"]:
                 service.record_output(session, staff, product=out["product"], product_name=out.get("name", ""),
                                       period=month, quantity=out["monthly"][month], unit=out["unit"])
+
+
+def _entrant(session: Session, users: dict[str, User], source_name: str) -> User:
+    """Who enters a source's monthly data: a staff member of the source's department (its head where it has no
+    staff; the management representative for a source of no department) — as the write rule wants."""
+    source = service.source_by_ref(session, source_name)
+    mine = [u for u in users.values() if u.department_id == source.department_id and source.department_id]
+    return next((u for role in ("staff", "department_head") for u in mine if u.role == role), users["li.daibiao"])
 
 
 def _unit(data: dict, source_name: str) -> str:

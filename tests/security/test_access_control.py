@@ -68,11 +68,11 @@ def _is_route_denial(res) -> bool:
 
 def _clients(app, org):
     """{role: (page client, API headers)}; the API token is issued directly (the sign-in has its own tests)."""
+    pages = {role: signed_in(app, org[username]) for role, username in USER_OF_ROLE.items()}
     out = {}
     with app.app_context(), session_scope() as s:
         for role, username in USER_OF_ROLE.items():
-            out[role] = (signed_in(app, org[username]),
-                         {"Authorization": f"Bearer {issue_token(s, s.get(User, org[username]), 1)}"})
+            out[role] = (pages[role], {"Authorization": f"Bearer {issue_token(s, s.get(User, org[username]), 1)}"})
     return out
 
 
