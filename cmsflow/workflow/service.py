@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from cmsflow.auth import service as accounts
 from cmsflow.auth.models import User
 from cmsflow.core import signals
-from cmsflow.core.db import is_postgres, utcnow
+from cmsflow.core.db import conflict_from, is_postgres, utcnow
 from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
 from cmsflow.workflow import engine, failures, taskforms
@@ -68,6 +68,9 @@ def _run(session: Session, inst: ProcessInstance, actor: User | None, fn) -> Non
     except (CmsflowError, engine.StepError):
         raise
     except Exception as exc:
+        conflict = conflict_from(exc)  # a concurrent edit won inside the step: a 409 to retry, not a failure
+        if conflict is not None:
+            raise conflict from exc
         log.exception("workflow step failed: instance %s (%s)", inst.id, inst.process_id)
         raise WorkflowFailure(f"流程 {inst.process_id} 执行出错，操作未保存：{exc}") from exc
     finally:
