@@ -18,12 +18,20 @@ install: $(STAMP) translations
 translations: $(STAMP)
 	$(BIN)/pybabel compile -f -d cmsflow/translations 2>&1 | grep -v "^compiling" || true
 
+PORT ?= 5000
+
+# The web server and, beside it, the worker (BPMN timers, reminders, escalations, search updates; its log in
+# instance/worker.log); Ctrl-C stops both. PORT=8080 make run serves on another port.
 run: install
 	$(FLASK) cmsflow init
 	$(FLASK) cmsflow seed-demo --if-empty
 	$(FLASK) cmsflow reindex --if-needed
 	$(FLASK) cmsflow demo-logins
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	@mkdir -p instance
+	@echo "cmsflow: http://127.0.0.1:$(PORT) and the worker (log: instance/worker.log); Ctrl-C stops both"
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(FLASK) cmsflow worker >> instance/worker.log 2>&1 & worker=$$!; \
+	  $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 worker: install
 	$(FLASK) cmsflow worker
