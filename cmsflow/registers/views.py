@@ -67,10 +67,10 @@ def import_records(name: str):
             raise ValidationError(_("请选择 .xlsx 或 .csv 文件"))
         n = transfer.import_file(s, current_user, sp, upload.filename, upload.read())
         commit()
-    except transfer.ImportRejected as exc:
+    except ValidationError as exc:  # row errors, or a file refused whole (type, size, row/column limits)
         s.rollback()
         flash(exc.message, "error")
-        return _render_list(sp, {}, exc.errors, 400)
+        return _render_list(sp, {}, getattr(exc, "errors", []), exc.status)
     flash(_("已导入 %(n)s 条记录", n=n), "success")
     return redirect(url_for(".records", name=name))
 
