@@ -138,6 +138,9 @@ def _csv_rows(data: bytes) -> Iterator[list]:
     try:
         yield from csv.reader(io.StringIO(text))  # csv's own field limit (128 KB) also bounds one field
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise ImportTooLarge(f"CSV 文件中有单元格超过 {MAX_CELL_CHARS} 个字符，文件未导入",
+                                 code="cell_too_long") from exc
         raise ValidationError(f"无法读取 CSV 文件：{exc}", code="unreadable_file") from exc
 
 
