@@ -64,6 +64,26 @@ def raise_if_storage_full(exc: BaseException) -> None:
         raise StorageFull() from exc
 
 
+SQLITE_FULL = 13  # sqlite3 result code: "database or disk is full"
+PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full (Appendix A, class 53 insufficient resources)
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (an OSError or a SQLAlchemy DBAPIError, possibly chained) means the disk or quota is full:
+    errno ENOSPC / EDQUOT, SQLite's SQLITE_FULL ("database or disk is full") or PostgreSQL's SQLSTATE 53100."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
+            return True
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "database or disk is full" in str(exc):
+            return True
+        if getattr(exc, "pgcode", None) == PG_DISK_FULL or getattr(exc, "sqlstate", None) == PG_DISK_FULL:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
+
+
 @contextmanager
 def storage_full_as_error() -> Iterator[None]:
     """Context manager: an OSError ENOSPC / EDQUOT raised inside becomes :class:`StorageFull`; others propagate."""

@@ -12,6 +12,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import func, select
 from werkzeug.routing import IntegerConverter
 
@@ -113,6 +114,8 @@ def setup_web(app: Flask) -> None:
 
     for status in (403, 404, 405, 413, 429, 500):
         app.register_error_handler(status, _http_error)
+    app.register_error_handler(OSError, _storage_or_internal_error)
+    app.register_error_handler(DBAPIError, _storage_or_internal_error)
 
 
 def _refuse_unstorable_fields() -> None:
@@ -157,6 +160,18 @@ def _domain_error(exc: CmsflowError):
         return jsonify({"error": body}), exc.status
     flash(exc.message, "error")
     return render_template("error.html", message=exc.message, status=exc.status), exc.status
+
+
+def _storage_or_internal_error(exc: Exception):
+    """An OSError or database error nobody handled: a full disk or quota (ENOSPC, EDQUOT, SQLite "database or
+    disk is full", PostgreSQL 53100) is StorageFull — 507 with its message, the session rolled back; anything
+    else is re-raised, so it stays the usual logged 500 (and propagates in tests, as before)."""
+    from cmsflow.core.errors import StorageFull, is_storage_full
+
+    if is_storage_full(exc):
+        log.error("storage full: %s", exc)
+        return _domain_error(StorageFull())
+    raise exc
 
 
 def _http_error(exc):

@@ -10,6 +10,7 @@ import errno
 import io
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from cmsflow.core.errors import StorageFull
 from cmsflow.core.storage import FileStore, StoredFile
 from tests.conftest import signed_in
 from tests.documents.test_document_lifecycle_api import _docx
+from tests.registers.test_registers import sample
 from tests.security.test_hostile_uploads import activity, plant  # noqa: F401 - fixtures
 
 MESSAGE = "存储空间已满，文件未保存，请联系系统管理员"
@@ -163,3 +165,41 @@ def test_backup_on_a_full_disk_leaves_no_partial_archive(app, new_procedure, tmp
     with app.app_context(), pytest.raises(StorageFull):
         backup.write_backup(tmp_path / "cmsflow.tar.gz")
     assert list(tmp_path.iterdir()) == []  # neither the archive, the .partial file nor the scratch folder
+
+
+class _PgDiskFull(Exception):
+    pgcode = "53100"  # what psycopg's DiskFull carries
+
+
+@pytest.mark.parametrize("orig", [sqlite3.OperationalError("database or disk is full"),
+                                  _PgDiskFull("could not extend file: No space left on device")])
+def test_a_full_database_disk_is_507_not_a_bare_500(app, api, monkeypatch, orig):
+    """The database's own disk fills up (SQLite SQLITE_FULL, PostgreSQL SQLSTATE 53100) while a record is saved."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    mr = api("mr")
+    before = mr.get("/registers/risk").get_json()["records"]
+
+    def full(self, *args, **kwargs):
+        raise OperationalError("INSERT INTO risk ...", {}, orig)
+
+    monkeypatch.setattr(Session, "commit", full)
+    res = mr.post("/registers/risk", json=sample("risk", 0))
+    monkeypatch.undo()
+    _storage_full_json(res)
+    assert mr.get("/registers/risk").get_json()["records"] == before
+
+
+def test_other_database_errors_still_propagate(app, api, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    mr = api("mr")
+
+    def broken(self, *args, **kwargs):
+        raise OperationalError("INSERT INTO risk ...", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(Session, "commit", broken)
+    with pytest.raises(OperationalError):  # TESTING propagates; in production the usual logged 500
+        mr.post("/registers/risk", json=sample("risk", 0))
