@@ -130,13 +130,25 @@ def _xlsx_rows(data: bytes, max_cols: int) -> Iterator[list]:
         wb.close()
 
 
-def _csv_rows(data: bytes) -> Iterator[list]:
+def _csv_lines(text: str, max_cols: int) -> Iterator[str]:
+    """Physical lines of ``text``, refusing one longer than ``max_cols`` full cells before csv splits it: a line of
+    millions of commas would otherwise become a list of millions of fields (ImportTooLarge ``too_many_columns``)."""
+    limit = max_cols * MAX_CELL_CHARS
+    for number, line in enumerate(io.StringIO(text), start=1):
+        if len(line) > limit:
+            raise ImportTooLarge(f"第 {number} 行超过 {limit} 个字符（{max_cols} 列的上限），文件未导入",
+                                 code="too_many_columns")
+        yield line
+
+
+def _csv_rows(data: bytes, max_cols: int) -> Iterator[list]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError("CSV 文件不是 UTF-8 编码，请另存为“CSV UTF-8”后再导入", code="unreadable_file") from exc
     try:
-        yield from csv.reader(io.StringIO(text))  # csv's own field limit (128 KB) also bounds one field
+        # csv's own field limit (128 KB) also bounds one field; _csv_lines bounds the fields of one row
+        yield from csv.reader(_csv_lines(text, max_cols))
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise ImportTooLarge(f"CSV 文件中有单元格超过 {MAX_CELL_CHARS} 个字符，文件未导入",
@@ -164,7 +176,7 @@ def read_table(data: bytes, filename: str, max_rows: int | None = None,
     if name.endswith(".xlsx"):
         rows = _xlsx_rows(data, max_cols)
     elif name.endswith(".csv"):
-        rows = _csv_rows(data)
+        rows = _csv_rows(data, max_cols)
     else:  # check_upload accepts only these two
         raise ValidationError("只接受 .xlsx 或 .csv 文件", code="unsupported_file")
     try:

@@ -147,6 +147,7 @@ def test_configured_limit_applies(app):
 
 def test_csv_too_many_columns_and_too_long_cells_are_refused(app):
     _refused(app, "wide.csv", ("a," * 100 + "a\n").encode(), "too_many_columns")
+    _refused(app, "commas.csv", ("排放源\n" + "," * 3_000_000 + "\n").encode(), "too_many_columns")
     _refused(app, "long.csv", ("排放源\n" + "长" * 40000 + "\n").encode(), "cell_too_long")
     _refused(app, "longer.csv", ("排放源\n" + "长" * 200000 + "\n").encode(), "cell_too_long")  # over csv's own limit
 
