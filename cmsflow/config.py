@@ -72,6 +72,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "UPLOAD_MAX_UNCOMPRESSED_BYTES": int(os.environ.get("CMSFLOW_UPLOAD_MAX_UNCOMPRESSED_MB", "100")) * 1024 * 1024,
         "UPLOAD_MAX_ZIP_MEMBERS": int(os.environ.get("CMSFLOW_UPLOAD_MAX_ZIP_MEMBERS", "5000")),
         "UPLOAD_MAX_ZIP_RATIO": int(os.environ.get("CMSFLOW_UPLOAD_MAX_ZIP_RATIO", "100")),
+        # Imports (cmsflow/core/imports.py): at most this many data rows and columns per file, counted while reading.
+        "IMPORT_MAX_ROWS": int(os.environ.get("CMSFLOW_IMPORT_MAX_ROWS", "5000")),
+        "IMPORT_MAX_COLUMNS": int(os.environ.get("CMSFLOW_IMPORT_MAX_COLUMNS", "60")),
         # ISO 8601 durations used by the BPMN timers
         "REVIEW_REMINDER_AFTER": os.environ.get("CMSFLOW_REVIEW_REMINDER_AFTER", "P3D"),
         "TASK_DUE_AFTER_DAYS": int(os.environ.get("CMSFLOW_TASK_DUE_AFTER_DAYS", "5")),

@@ -125,7 +125,7 @@ def spec() -> dict:
             body={"multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "string", "format": "binary"}, "change_summary": {"type": "string"},
                 "lock_version": {"type": "integer", "description": "from GET; a stale value gives 409"}}}}},
-            errors=(400, 401, 403, 404, 409, 413), status="201")},
+            errors=(400, 401, 403, 404, 409, 413, 507), status="201")},
         "/documents/{id}/versions/{number}/file": {"get": _op(
             "Download a version's .docx (the stamped controlled copy once effective)",
             {"description": "Word file", "content": {
@@ -297,7 +297,7 @@ def audit_paths() -> dict:
         "/audits/{id}/checklist/{line}/attachments": {"post": _op(
             "Attach evidence (PDF, JPG/PNG, .docx, .xlsx)", obj, params=line_ids, status="201",
             body={"multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}}}}}, errors=(400, 401, 403, 404, 409))},
+                "file": {"type": "string", "format": "binary"}}}}}, errors=(400, 401, 403, 404, 409, 507))},
         "/audits/{id}/report": {"get": _op("The audit report .docx (the signed record once approved)", {
             "description": "Word file"}, params=ids)},
     }
@@ -431,7 +431,8 @@ def carbon_paths() -> dict:
         "/carbon/activity/{id}/evidence": {
             "post": _op("Attach the evidence file of an activity record (PDF, JPG/PNG, Word, Excel)", obj,
                         params=[_path_id("id")], body={"multipart/form-data": {"schema": {"type": "object",
-                            "properties": {"file": {"type": "string", "format": "binary"}}}}}, status="201"),
+                            "properties": {"file": {"type": "string", "format": "binary"}}}}}, status="201",
+                        errors=(400, 401, 403, 404, 507)),
             "get": _op("Download the evidence file", {"description": "file"}, params=[_path_id("id")],
                        errors=(401, 404))},
         "/carbon/output": {

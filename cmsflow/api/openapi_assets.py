@@ -57,7 +57,8 @@ def _register_paths(obj: dict) -> dict:
                         "used before (409 serial_already_used, naming the earlier transaction)", obj, status="201",
                         body={"application/json": {"schema": TRANSACTION}}, errors=(400, 401, 403, 409))},
         "/assets/transactions/{id}/evidence": {
-            "post": _op("Attach the transaction's evidence", obj, params=[_path_id("id")], body=_file(), status="201"),
+            "post": _op("Attach the transaction's evidence", obj, params=[_path_id("id")], body=_file(), status="201",
+                        errors=(400, 401, 403, 404, 507)),
             "get": _op("Download the evidence", {"description": "file"}, params=[_path_id("id")], errors=(401, 404))},
         "/assets/holdings": {"get": _op("Balances per lot, account and status (held, pledged, surrendered, retired, "
                                         "sold), summed from transactions, valued at the latest price", obj,
@@ -103,7 +104,8 @@ def _cycle_paths(obj: dict) -> dict:
             CYCLE_STEP_DOC, obj, params=step_params, body={"application/json": {"schema": _ref("Completion")}},
             errors=(400, 401, 403, 404, 409))},
         "/assets/cycles/{id}/evidence": {
-            "post": _op("Upload the evidence of completion", obj, params=[_path_id("id")], body=_file(), status="201"),
+            "post": _op("Upload the evidence of completion", obj, params=[_path_id("id")], body=_file(), status="201",
+                        errors=(400, 401, 403, 404, 507)),
             "get": _op("Download it", {"description": "file"}, params=[_path_id("id")], errors=(401, 404))},
     }
 
@@ -123,7 +125,8 @@ def _verification_paths(obj: dict) -> dict:
             body=_body({"verified_emissions": "string", "lines": "array", "conclusion": "string",
                         "lock_version": "integer"}, ["conclusion"]))},
         "/assets/verifications/{id}/report": {"post": _op("Upload the verification report", obj,
-                                                          params=[_path_id("id")], body=_file(), status="201")},
+                                                          params=[_path_id("id")], body=_file(), status="201",
+                                                          errors=(400, 401, 403, 404, 507))},
         "/assets/verifications/{id}/findings": {"post": _op("Record a finding", obj, params=[_path_id("id")],
                                                             status="201", body=_body(
             {"description": "string", "severity": "string", "emission_source": "string"}, ["description"]))},

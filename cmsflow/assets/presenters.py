@@ -27,6 +27,7 @@ from cmsflow.assets.models import (
 from cmsflow.auth import permissions
 from cmsflow.auth.models import Department
 from cmsflow.core.clock import local_date
+from cmsflow.core.exports import append_row, append_rows
 from cmsflow.documents.models import Document
 from cmsflow.nonconformities.models import Nonconformity
 from cmsflow.nonconformities.presenters import history_json, username
@@ -154,11 +155,10 @@ def disclosure_json(session: Session, d: Disclosure) -> dict:
 
 def _sheet(wb: Workbook, title: str, headers: list[str], rows: list[list], widths: list[int]) -> None:
     ws = wb.create_sheet(title)
-    ws.append(headers)
+    append_row(ws, headers)
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for row in rows:
-        ws.append(row)
+    append_rows(ws, rows)
     for i, width in enumerate(widths):
         ws.column_dimensions[chr(ord("A") + i)].width = width
 

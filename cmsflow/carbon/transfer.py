@@ -12,7 +12,9 @@ from cmsflow.auth.models import User
 from cmsflow.carbon import service
 from cmsflow.carbon.models import DATA_SOURCES
 from cmsflow.core.errors import CmsflowError, PermissionDenied, ValidationError
-from cmsflow.registers.transfer import MAX_ROWS, ImportRejected, RowError, _read
+from cmsflow.core.exports import append_row
+from cmsflow.core.imports import read_table
+from cmsflow.registers.transfer import ImportRejected, RowError
 
 COLUMNS = {"排放源": "emission_source", "月份": "period", "数量": "quantity", "单位": "unit",
            "数据来源": "data_source", "计量器具编号": "instrument", "说明": "note"}
@@ -25,10 +27,10 @@ def template_xlsx() -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "活动数据"
-    ws.append(list(COLUMNS))
+    append_row(ws, list(COLUMNS))
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    ws.append(["净购入电力", "2026-10", "12345.6", "MWh", "结算凭证", "JL-ENE-006", ""])
+    append_row(ws, ["净购入电力", "2026-10", "12345.6", "MWh", "结算凭证", "JL-ENE-006", ""])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -53,18 +55,12 @@ def import_activity(session: Session, actor: User, filename: str, data: bytes) -
     error — the caller must then roll back, so nothing is stored. Returns the rows imported."""
     if actor.role not in service.EDIT_ROLES:
         raise PermissionDenied("无权录入活动数据")
-    rows = _read(filename, data)
-    if not rows:
-        raise ValidationError("文件为空", code="empty_file")
-    if len(rows) > MAX_ROWS + 1:
-        raise ValidationError(f"一次最多导入 {MAX_ROWS} 行", code="too_many_rows")
-    mapping = _header(rows[0])
+    header, rows = read_table(data, filename)
+    mapping = _header(header)
     labels = {v: k for k, v in COLUMNS.items()}
     errors, clean, seen = [], [], set()
-    for number, raw in enumerate(rows[1:], start=2):
-        if all(v is None or str(v).strip() == "" for v in raw):
-            continue
-        row = {mapping[i]: v for i, v in enumerate(raw) if i in mapping}
+    for number, raw in rows:
+        row = {key: raw[i] if i < len(raw) else None for i, key in mapping.items()}
         source = str(row.get("data_source") or "meter").strip()
         values = {"emission_source": str(row.get("emission_source") or ""), "period": str(row.get("period") or ""),
                   "quantity": row.get("quantity"), "unit": str(row.get("unit") or "").strip(),

@@ -57,7 +57,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
 from cmsflow.core.db import get_engine, utcnow
-from cmsflow.core.errors import CmsflowError
+from cmsflow.core.errors import CmsflowError, storage_full_as_error
 from cmsflow.core.storage import FileStore, StoredFile, references, verify_files
 
 FORMAT = "cmsflow-backup"
@@ -289,7 +289,8 @@ def write_backup(path: str | Path, engine: Engine | None = None, store: FileStor
     engine = engine or get_engine()
     store = store or current_app.extensions["cmsflow_files"]
     head = code_head()
-    with tempfile.TemporaryDirectory(prefix=".cmsflow-backup-", dir=target.parent) as tmp:
+    # a full disk is StorageFull (code storage_full); the scratch folder and the partial archive are removed
+    with storage_full_as_error(), tempfile.TemporaryDirectory(prefix=".cmsflow-backup-", dir=target.parent) as tmp:
         work = Path(tmp)
         with _snapshot(engine) as conn:
             revision = database_revision(conn)
@@ -457,19 +458,28 @@ def _prepare_target(engine: Engine, url: str, head: str) -> bool:
 
 
 def _place_files(work: Path, manifest: dict, store: FileStore) -> list[Path]:
-    """Copy the (already verified) blobs into the store, each atomically; returns the paths newly written."""
+    """Copy the (already verified) blobs into the store, each atomically; returns the paths newly written.
+    On failure no temporary file is left and the blobs already placed are removed again."""
     added = []
-    for item in manifest["files"]:
-        sha = item["sha256"]
-        dest = store.path_for(sha)
-        if dest.is_file() and _file_hash(dest) == (sha, item["size"]):
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent)
-        os.close(fd)
-        shutil.copyfile(work / "files" / sha[:2] / sha, tmp)
-        os.replace(tmp, dest)
-        added.append(dest)
+    try:
+        for item in manifest["files"]:
+            sha = item["sha256"]
+            dest = store.path_for(sha)
+            if dest.is_file() and _file_hash(dest) == (sha, item["size"]):
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent)
+            os.close(fd)
+            try:
+                shutil.copyfile(work / "files" / sha[:2] / sha, tmp)
+                os.replace(tmp, dest)
+            finally:
+                Path(tmp).unlink(missing_ok=True)  # gone after a successful replace; a partial copy otherwise
+            added.append(dest)
+    except BaseException:  # e.g. a full disk: take back the blobs this restore brought, leave no tmp files
+        for blob in added:
+            blob.unlink(missing_ok=True)
+        raise
     return added
 
 
@@ -558,7 +568,7 @@ def restore_backup(path: str | Path, engine: Engine | None = None, store: FileSt
     store = store or current_app.extensions["cmsflow_files"]
     scratch = Path(current_app.config["INSTANCE_DIR"])
     scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".cmsflow-restore-", dir=scratch) as tmp:
+    with storage_full_as_error(), tempfile.TemporaryDirectory(prefix=".cmsflow-restore-", dir=scratch) as tmp:
         manifest = check_archive(source, Path(tmp))
         migrated = _prepare_target(engine, current_app.config["DATABASE_URL"], manifest["alembic_revision"])
         added = _place_files(Path(tmp), manifest, store)

@@ -12,7 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, select
 
 from cmsflow.core.db import utcnow
-from cmsflow.core.errors import CmsflowError
+from cmsflow.core.errors import CmsflowError, raise_if_storage_full
 
 
 class StoredFile(SQLModel, table=True):
@@ -32,6 +32,29 @@ class IntegrityError(CmsflowError):
     code = "file_integrity"
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all or nothing: into a temporary file in the same folder, flushed and fsynced,
+    then renamed over ``path`` (``os.replace``). On any failure the temporary file is removed and ``path`` is untouched;
+    ENOSPC / EDQUOT become :class:`cmsflow.core.errors.StorageFull` (OWASP ASVS 4.0.3 V7.4.1: a generic message,
+    no stack trace; V12.1 resource exhaustion handled), other errors are re-raised."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="tmp", suffix=".partial")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise_if_storage_full(exc)
+        raise
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
 class FileStore:
     """Write-once blob store. ``put`` is idempotent; ``get`` raises IntegrityError on a hash mismatch."""
 
@@ -42,16 +65,16 @@ class FileStore:
         return self.root / sha256[:2] / sha256
 
     def put(self, session: Session, data: bytes, content_type: str) -> str:
-        """Store ``data`` and return its SHA-256 hex digest; records a StoredFile row in ``session``."""
+        """Store ``data`` and return its SHA-256 hex digest; records a StoredFile row in ``session``.
+
+        The blob is written to a temporary file beside its final path and renamed into place
+        (:func:`write_atomic`), so a failed write leaves neither a partial blob nor a ``tmp*`` file. A full disk
+        or quota raises StorageFull (HTTP 507, nothing added to ``session``); other OSErrors propagate."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_for(digest)
         if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             # new blob, or a damaged copy on disk that the same content can repair
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            write_atomic(path, data)
         if session.get(StoredFile, digest) is None:
             session.add(StoredFile(sha256=digest, size=len(data), content_type=content_type))
             session.flush()  # rows referring to it may be flushed first otherwise (no ORM relationship)

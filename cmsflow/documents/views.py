@@ -86,7 +86,8 @@ def new_upload():
     except CmsflowError as exc:
         db_session().rollback()
         flash(exc.message, "error")
-        return render_template("documents/upload_new.html", depts=_departments(), values=request.form), 400
+        return render_template("documents/upload_new.html", depts=_departments(),
+                               values=request.form), exc.status  # 400, or 507 when storage is full
     flash(_("文件 %(code)s 已创建为草稿", code=doc.code), "success")
     return redirect(url_for(".detail", doc_id=doc.id))
 

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from cmsflow.auth import permissions
 from cmsflow.auth.models import Department, User
+from cmsflow.core.exports import append_row
 from cmsflow.history import service as history
 from cmsflow.nonconformities import service
 from cmsflow.nonconformities.models import SEVERITIES, SOURCES, STATUSES, Nonconformity
@@ -69,14 +70,14 @@ def export_xlsx(session: Session, rows: list[Nonconformity]) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "不符合项台账"
-    ws.append(EXPORT_HEADERS)
+    append_row(ws, EXPORT_HEADERS)
     for cell in ws[1]:
         cell.font = Font(bold=True)
     depts = {d.id: d.name for d in session.exec(select(Department))}
     for nc in rows:
         actions = "；".join(f"{a.seq}. {a.description}（{a.due_date}）"
                            for a in service.actions_of(session, nc, nc.cycle))
-        ws.append([nc.code, nc.title, SOURCES.get(nc.source, nc.source), SEVERITIES.get(nc.severity, nc.severity),
+        append_row(ws, [nc.code, nc.title, SOURCES.get(nc.source, nc.source), SEVERITIES.get(nc.severity, nc.severity),
                    depts.get(nc.department_id, ""), "；".join(service.clauses_of(session, nc)),
                    STATUSES.get(nc.status, nc.status), username(session, nc.raised_by_id), nc.raised_on,
                    nc.correction or "", nc.root_cause or "", actions, nc.verification_note or "",

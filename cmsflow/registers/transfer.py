@@ -6,20 +6,20 @@ import csv
 import io
 from dataclasses import dataclass
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlmodel import Session
 
 from cmsflow.auth.models import User
 from cmsflow.core.errors import ValidationError
-from cmsflow.core.uploads import check_upload
+from cmsflow.core.exports import append_row, append_rows, write_csv_rows
+from cmsflow.core.imports import read_table
 from cmsflow.registers import service
 from cmsflow.registers.specs import RegisterSpec
 from cmsflow.registers.values import external
 
 CLAUSE_HEADER = "依据条款"
 MIME = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}
-MAX_ROWS = 20000
 
 
 @dataclass
@@ -64,11 +64,10 @@ def export_xlsx(session: Session, spec: RegisterSpec, records) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = spec.title[:31]
-    ws.append(_headers(spec))
+    append_row(ws, _headers(spec))
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for values in _rows(session, spec, records):
-        ws.append(values)
+    append_rows(ws, _rows(session, spec, records))
     ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)
@@ -78,8 +77,7 @@ def export_xlsx(session: Session, spec: RegisterSpec, records) -> bytes:
 def export_csv(session: Session, spec: RegisterSpec, records) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(_headers(spec))
-    writer.writerows(_rows(session, spec, records))
+    write_csv_rows(writer, [_headers(spec), *_rows(session, spec, records)])
     return buf.getvalue().encode("utf-8-sig")  # BOM so Excel opens Chinese CSV correctly
 
 
@@ -88,23 +86,6 @@ def export(session: Session, spec: RegisterSpec, records, fmt: str) -> bytes:
     if fmt not in MIME:
         raise ValidationError("导出格式只支持 xlsx 或 csv", code="unsupported_format")
     return (export_xlsx if fmt == "xlsx" else export_csv)(session, spec, records)
-
-
-def _read(filename: str, data: bytes) -> list[list]:
-    """Rows of an uploaded .xlsx/.csv after the shared upload checks (:func:`cmsflow.core.uploads.check_upload`,
-    kind ``import``: name, MAX_IMPORT_BYTES, zip bombs, macros, XML entities); ValidationError otherwise."""
-    name = check_upload(filename, data, "import")[0].lower()
-    try:
-        if name.endswith(".xlsx"):
-            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            return [list(r) for r in wb.active.iter_rows(values_only=True)]
-        if name.endswith(".csv"):
-            return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValidationError(f"无法读取文件：{exc}", code="unreadable_file") from exc
-    except Exception as exc:  # openpyxl raises many types for a damaged workbook
-        raise ValidationError("Excel 文件已损坏或不是 .xlsx 格式", code="unreadable_file") from exc
-    raise ValidationError("只接受 .xlsx 或 .csv 文件", code="unsupported_file")
 
 
 def _column_map(spec: RegisterSpec, header: list) -> dict[int, str]:
@@ -124,20 +105,16 @@ def _column_map(spec: RegisterSpec, header: list) -> dict[int, str]:
 
 
 def import_file(session: Session, actor: User, spec: RegisterSpec, filename: str, data: bytes) -> int:
-    """Validate every row, then store all of them; ImportRejected (nothing stored) on any error."""
+    """Validate every row, then store all of them; ImportRejected (nothing stored) on any error. The file is read
+    by :func:`cmsflow.core.imports.read_table` (streamed, row/column limits, export quotes removed), which raises
+    ValidationError for an unreadable, empty or oversized file."""
     service.check_edit(actor, spec)
-    rows = _read(filename, data)
-    if not rows:
-        raise ValidationError("文件为空", code="empty_file")
-    if len(rows) > MAX_ROWS + 1:
-        raise ValidationError(f"一次最多导入 {MAX_ROWS} 行", code="too_many_rows")
-    mapping = _column_map(spec, rows[0])
+    header, rows = read_table(data, filename)
+    mapping = _column_map(spec, header)
     labels = {f.name: f.label for f in spec.fields} | {"clauses": CLAUSE_HEADER}
     records, errors = [], []
-    for number, raw in enumerate(rows[1:], start=2):
-        if all(v is None or str(v).strip() == "" for v in raw):
-            continue
-        data_row = {mapping[i]: v for i, v in enumerate(raw) if i in mapping}
+    for number, raw in rows:
+        data_row = {key: raw[i] if i < len(raw) else None for i, key in mapping.items()}
         try:
             records.append(service.clean(session, spec, data_row))
         except service.RecordInvalid as exc:

@@ -75,11 +75,11 @@ def import_records(name: str):
             raise ValidationError(_("请选择 .xlsx 或 .csv 文件"))
         n = transfer.import_file(s, current_user, sp, upload.filename, upload.read())
         commit()
-    except transfer.ImportRejected as exc:
+    except ValidationError as exc:  # row errors, or a file refused whole (type, size, row/column limits)
         s.rollback()
         flash(exc.message, "error")
-        return _render_list(sp, {}, exc.errors, 400)
-    except CmsflowError as exc:  # refused file, another department's records: the list with the reason
+        return _render_list(sp, {}, getattr(exc, "errors", []), exc.status)
+    except CmsflowError as exc:  # another department's records, a full disk: the list with the reason
         s.rollback()
         flash(exc.message, "error")
         return _render_list(sp, {}, None, exc.status)

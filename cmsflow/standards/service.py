@@ -202,13 +202,15 @@ def coverage_xlsx(code: str, rows: list[CoverageRow]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    from cmsflow.core.exports import append_row
+
     std = standard(code)
     wb = Workbook()
     ws = wb.active
     ws.title = "条款覆盖"
-    ws.append([f"{std.designation} {std.title} — 文件化信息覆盖情况"])
+    append_row(ws, [f"{std.designation} {std.title} — 文件化信息覆盖情况"])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append(["条款号", "条款名称", "Clause", "文件化信息要求", "证据", "经由等同条款", "状态"])
+    append_row(ws, ["条款号", "条款名称", "Clause", "文件化信息要求", "证据", "经由等同条款", "状态"])
     for cell in ws[2]:
         cell.font = Font(bold=True)
     gap_fill = PatternFill("solid", fgColor="F8D7DA")
@@ -216,7 +218,7 @@ def coverage_xlsx(code: str, rows: list[CoverageRow]) -> bytes:
         direct = "\n".join([e.label for e in r.evidence if not e.via] + ([f"……共 {r.total} 项"] if r.more else []))
         via = "\n".join(f"{e.label}（{e.via}）" for e in r.evidence if e.via)
         status = "缺口" if r.gap else ("已覆盖" if r.evidence else "—")
-        ws.append(["　" * r.depth + r.clause.number, r.clause.title, r.clause.title_en,
+        append_row(ws, ["　" * r.depth + r.clause.number, r.clause.title, r.clause.title_en,
                    DOC_INFO_LABELS.get(r.clause.documented_information or "", ""), direct, via, status])
         if r.gap:
             for cell in ws[ws.max_row]:

@@ -14,7 +14,6 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import func, select
-from werkzeug.exceptions import InternalServerError
 from werkzeug.routing import IntegerConverter
 
 from cmsflow.core.db import conflict_from, db_session
@@ -102,7 +101,6 @@ def setup_web(app: Flask) -> None:
     app.before_request(_refuse_unstorable_fields)
 
     app.register_error_handler(CmsflowError, _domain_error)
-    app.register_error_handler(SQLAlchemyError, _database_error)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
@@ -111,6 +109,8 @@ def setup_web(app: Flask) -> None:
 
     for status in (403, 404, 405, 413, 429, 500):
         app.register_error_handler(status, _http_error)
+    app.register_error_handler(OSError, _storage_or_internal_error)
+    app.register_error_handler(SQLAlchemyError, _storage_or_internal_error)
 
 
 def _refuse_unstorable_fields() -> None:
@@ -157,16 +157,22 @@ def _domain_error(exc: CmsflowError):
     return render_template("error.html", message=exc.message, status=exc.status), exc.status
 
 
-def _database_error(exc: SQLAlchemyError):
-    """A race the database settled (unique key, optimistic lock): 409 with a message, everything rolled back
-    (:func:`cmsflow.core.db.conflict_from`); any other database error stays a logged 500."""
-    conflict = conflict_from(exc)
-    if conflict is None:
-        log.exception("database error", exc_info=exc)
-        db_session().rollback()
-        return _http_error(InternalServerError())
-    log.info("refused a concurrent write: %s", exc.__class__.__name__)
-    return _domain_error(conflict)
+def _storage_or_internal_error(exc: Exception):
+    """An OSError or database error nobody handled, in this order: a full disk or quota (ENOSPC, EDQUOT, SQLite
+    "database or disk is full", PostgreSQL 53100) is StorageFull — 507 with its message; a race the database
+    settled (unique key, optimistic lock: :func:`cmsflow.core.db.conflict_from`) is a 409 with its message —
+    the session rolled back in both; anything else is re-raised, so it stays the usual logged 500 (and
+    propagates in tests)."""
+    from cmsflow.core.errors import StorageFull, is_storage_full
+
+    if is_storage_full(exc):
+        log.error("storage full: %s", exc)
+        return _domain_error(StorageFull())
+    conflict = conflict_from(exc) if isinstance(exc, SQLAlchemyError) else None
+    if conflict is not None:
+        log.info("refused a concurrent write: %s", exc.__class__.__name__)
+        return _domain_error(conflict)
+    raise exc
 
 
 def _http_error(exc):
