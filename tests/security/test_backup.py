@@ -246,11 +246,15 @@ def test_an_archive_with_one_byte_changed_is_refused(app, target, new_procedure,
 
 def test_an_archive_of_another_schema_version_is_refused(app, target, tmp_path):
     archive = _backup(app, tmp_path / "good.tar.gz")
+    manifest = {}
 
-    def other_revision(name, data):
-        if name != "manifest.json":
-            return data
-        return json.dumps({**json.loads(data), "alembic_revision": "0123456789ab"}).encode()
+    def other_revision(name, data):  # a genuine archive of an older version: its manifest sealed with the key
+        if name == "manifest.json":
+            manifest["data"] = json.dumps({**json.loads(data), "alembic_revision": "0123456789ab"}).encode()
+            return manifest["data"]
+        if name == "manifest.hmac":
+            return backup_module.manifest_hmac(manifest["data"], app.config["SECRET_KEY"].encode())
+        return data
 
     refused = _refused(target, _rewrite(archive, tmp_path / "old.tar.gz", other_revision))
     assert refused.code == "revision_mismatch" and "0123456789ab" in refused.message

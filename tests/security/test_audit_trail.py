@@ -1,0 +1,242 @@
+"""Blind spots of the audit trail (issue 17 item 10): someone who can lift the append-only triggers (a DBA, see
+``cmsflow.history.guard.remove``) edits an entry's actor name, forges a signature, deletes the newest entries or
+empties the table, or rewrites a backup's manifest — ``verify-history`` (and restore) must notice every one."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import func, select
+
+from cmsflow.cli import worker_pass
+from cmsflow.core.backup import BackupError, manifest_hmac, restore_backup, write_backup
+from cmsflow.core.db import session_scope
+from cmsflow.documents.models import DocumentVersion
+from cmsflow.history import checkpoint, guard
+from cmsflow.history import service as history
+from cmsflow.history.audit import verify_history
+from cmsflow.history.models import ActivityEntry
+from cmsflow.workflow.models import Signature
+from tests.conftest import PASSWORD, signed_in
+
+
+def _approved_document(api, new_procedure) -> dict:
+    staff, doc = new_procedure()
+    assert staff.post(f"/documents/{doc['id']}/submit").status_code == 200
+    for username, step in (("head_ene", "review"), ("mr", "mr_approval")):
+        client = api(username)
+        task = next(t for t in client.get("/tasks").get_json()["tasks"] if t["name"] == step)
+        res = client.post(f"/tasks/{task['id']}/complete", json={"decision": "approve", "password": PASSWORD})
+        assert res.status_code == 200, res.get_json()
+    return doc
+
+
+@contextmanager
+def _triggers_lifted(app):
+    """A connection with the append-only triggers dropped (re-installed, and committed, at the end)."""
+    with app.extensions["cmsflow_engine"].begin() as conn:
+        guard.remove(conn)
+        yield conn
+        guard.install(conn)
+
+
+def _verify(app):
+    with app.app_context(), session_scope() as s:
+        return verify_history(s)
+
+
+def _cli(app, *args):
+    return app.test_cli_runner().invoke(args=["cmsflow", *args])
+
+
+def _entries(app, n: int) -> None:
+    with app.app_context(), session_scope() as s:
+        for i in range(n):
+            history.record(s, None, "test_event", "test", i, n=i)
+
+
+def _count(app) -> int:
+    with app.app_context(), session_scope() as s:
+        return s.exec(select(func.count()).select_from(ActivityEntry)).one()
+
+
+def test_an_untampered_approval_verifies_and_each_signature_is_bound_to_its_entry(app, api, new_procedure):
+    doc = _approved_document(api, new_procedure)
+    assert _cli(app, "seal-history").exit_code == 0
+
+    report = _verify(app)
+    assert report.ok and report.checkpoint is not None and report.entries == _count(app)
+    with app.app_context(), session_scope() as s:
+        version = s.exec(select(DocumentVersion).where(DocumentVersion.document_id == doc["id"])).one()
+        sigs = s.exec(select(Signature).order_by(Signature.id)).all()
+        assert [x.meaning for x in sigs] == ["reviewed", "approved"]
+        for sig in sigs:
+            entry = s.get(ActivityEntry, sig.activity_entry_id)
+            assert entry.action == "task_approve" and entry.subject_id == doc["id"]
+            bound = entry.details["signed"]
+            assert bound["signature_id"] == sig.id and bound["signer_name"] == sig.signer_name
+            assert bound["signer_id"] == sig.user_id and bound["role"] == sig.signer_role
+            assert sig.signed_sha256 == bound["signed_sha256"] == version.draft_sha256  # the file the signer saw
+    res = _cli(app, "verify-history")
+    assert res.exit_code == 0 and "审计日志哈希链完整" in res.output and "与检查点" in res.output, res.output
+
+
+def test_an_edited_actor_name_breaks_the_chain(app, api, new_procedure):
+    _approved_document(api, new_procedure)
+    with app.app_context(), session_scope() as s:
+        target = s.exec(select(ActivityEntry).where(ActivityEntry.action == "task_approve")).first().id
+    with _triggers_lifted(app) as conn:
+        conn.execute(text("UPDATE activity_entry SET actor_name = 'TOP' WHERE id = :i"), {"i": target})
+
+    report = _verify(app)
+    assert not report.ok and report.broken_at == target
+    res = _cli(app, "verify-history")
+    assert res.exit_code != 0 and f"第 {target} 条处断裂" in res.output
+
+
+@pytest.mark.parametrize("column, value", [
+    ("signer_name", "'TOP'"), ("user_id", "(SELECT id FROM user_account WHERE username = 'top')"),
+    ("signed_at", "'2026-01-05 08:00:00.000000'"), ("meaning", "'approved'"), ("signed_sha256", "'" + "a" * 64 + "'"),
+])
+def test_a_forged_signature_is_reported_with_its_id(app, api, org, new_procedure, column, value):
+    doc = _approved_document(api, new_procedure)
+    with app.app_context(), session_scope() as s:
+        sig_id = s.exec(select(Signature.id).order_by(Signature.id)).first()
+    with _triggers_lifted(app) as conn:  # the signature table has no triggers; lifted all the same, as a DBA would
+        conn.execute(text(f"UPDATE signature SET {column} = {value} WHERE id = :i"), {"i": sig_id})
+
+    report = _verify(app)
+    assert report.broken_at is None  # the chain itself is intact: only the signature row was changed
+    assert [p.signature_id for p in report.signature_problems] == [sig_id]
+    res = _cli(app, "verify-history")
+    assert res.exit_code != 0 and f"电子签名 {sig_id} " in res.output and "不一致" in res.output, res.output
+    # the page keeps showing the signature, marked as not matching the audit trail
+    page = signed_in(app, org["mr"]).get(f"/documents/{doc['id']}").get_data(as_text=True)
+    assert "与审计日志不符" in page
+    if column == "signer_name":
+        assert "TOP" in page
+
+
+def test_a_deleted_signature_row_is_reported(app, api, new_procedure):
+    _approved_document(api, new_procedure)
+    with app.app_context(), session_scope() as s:
+        sig_id = s.exec(select(Signature.id).order_by(Signature.id.desc())).first()
+    with _triggers_lifted(app) as conn:
+        conn.execute(text("DELETE FROM signature WHERE id = :i"), {"i": sig_id})
+    report = _verify(app)
+    assert [p.signature_id for p in report.signature_problems] == [sig_id]
+    assert _cli(app, "verify-history").exit_code != 0
+
+
+def test_deleting_the_last_20_entries_is_detected_against_the_checkpoint(app, api, new_procedure):
+    _approved_document(api, new_procedure)
+    _entries(app, 25)
+    sealed = _cli(app, "seal-history")
+    assert sealed.exit_code == 0, sealed.output
+    before = checkpoint.path_for(app.config["FILES_DIR"]).read_bytes()
+    with _triggers_lifted(app) as conn:
+        top = conn.execute(text("SELECT max(id) FROM activity_entry")).scalar()
+        conn.execute(text("DELETE FROM activity_entry WHERE id > :i"), {"i": top - 20})
+
+    report = _verify(app)
+    assert report.broken_at is None  # what is left chains perfectly: only the checkpoint can tell
+    assert not report.ok and any("不存在" in p for p in report.checkpoint_problems)
+    res = _cli(app, "verify-history")
+    assert res.exit_code != 0 and "history truncated/rewritten" in res.output and "截断" in res.output
+    # neither the worker nor seal-history seals the shortened table
+    with app.app_context():
+        assert worker_pass()["history_sealed"] == "refused"
+    assert _cli(app, "seal-history").exit_code != 0
+    assert checkpoint.path_for(app.config["FILES_DIR"]).read_bytes() == before
+
+
+def test_emptying_the_whole_table_is_detected(app, api, new_procedure):
+    _entries(app, 5)
+    with app.app_context():
+        assert worker_pass()["history_sealed"] == _count(app)  # the worker advances the checkpoint each pass
+    with app.extensions["cmsflow_engine"].begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE activity_entry CASCADE"))  # not a row change: the triggers do not fire
+        else:
+            guard.remove(conn)
+            conn.execute(text("DELETE FROM activity_entry"))
+            guard.install(conn)
+    assert _count(app) == 0
+
+    report = _verify(app)
+    assert report.broken_at is None and not report.ok
+    assert any("只剩 0 条" in p for p in report.checkpoint_problems)
+    res = _cli(app, "verify-history")
+    assert res.exit_code != 0 and "history truncated/rewritten" in res.output
+
+
+def test_without_a_checkpoint_the_chain_is_verified_with_a_warning(app, api, new_procedure):
+    _approved_document(api, new_procedure)
+    res = _cli(app, "verify-history")
+    assert res.exit_code == 0 and "尚无审计日志检查点" in res.output and "审计日志哈希链完整" in res.output
+
+
+def test_a_rewritten_checkpoint_is_refused(app):
+    _entries(app, 3)
+    assert _cli(app, "seal-history").exit_code == 0
+    path = checkpoint.path_for(app.config["FILES_DIR"])
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "count": 1, "last_id": 1}))  # without the key: the HMAC cannot follow
+    report = _verify(app)
+    assert not report.ok and any("HMAC" in p for p in report.checkpoint_problems)
+    assert _cli(app, "verify-history").exit_code != 0
+    assert _cli(app, "seal-history").exit_code != 0
+
+
+def _rewrite(src: Path, dst: Path, change) -> Path:
+    with tarfile.open(src) as tin, tarfile.open(dst, "w:gz") as tout:
+        for member in tin.getmembers():
+            data = change(member.name, tin.extractfile(member).read())
+            if data is None:
+                continue
+            member.size = len(data)
+            tout.addfile(member, io.BytesIO(data))
+    return dst
+
+
+def _refused(app, archive: Path, **kw) -> BackupError:
+    with app.app_context(), pytest.raises(BackupError) as refused:
+        restore_backup(archive, **kw)
+    return refused.value
+
+
+def test_a_backup_whose_manifest_was_rewritten_or_unsigned_is_refused(app, api, new_procedure, tmp_path):
+    _approved_document(api, new_procedure)
+    archive = tmp_path / "good.tar.gz"
+    with app.app_context():
+        write_backup(archive)
+    with tarfile.open(archive) as tar:
+        assert tar.getnames()[:2] == ["manifest.json", "manifest.hmac"]
+
+    def forge(name, data):  # a rewritten row dump with its new hash put into the manifest
+        if name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["created_at"] = "2020-01-01T00:00:00+00:00"
+            return json.dumps(manifest).encode()
+        return data
+
+    refused = _refused(app, _rewrite(archive, tmp_path / "forged.tar.gz", forge))
+    assert refused.code == "manifest_hmac" and "HMAC" in refused.message and "未恢复任何内容" in refused.message
+    refused = _refused(app, _rewrite(archive, tmp_path / "unsigned.tar.gz",
+                                     lambda name, data: None if name == "manifest.hmac" else data))
+    assert refused.code == "manifest_hmac" and "manifest.hmac" in refused.message
+
+    # another instance's key: refused, unless that key is given explicitly (then the next check applies)
+    other = tmp_path / "other.tar.gz"
+    with app.app_context():
+        write_backup(other, key=b"another-instance")
+    assert _refused(app, other).code == "manifest_hmac"
+    assert _refused(app, other, key=b"another-instance").code == "not_empty"  # past the seal; this app has data
+    resigned = _rewrite(archive, tmp_path / "resigned.tar.gz",
+                        lambda name, data: manifest_hmac(b"x", b"test") if name == "manifest.hmac" else data)
+    assert _refused(app, resigned).code == "manifest_hmac"
