@@ -67,17 +67,21 @@ def digest_v2(prev: str, row) -> str:
     return _hash(_payload(prev, row, True))
 
 
-def _rechain(old, new) -> tuple[int, str]:
-    """Verify every entry under ``old``, then rewrite the chain under ``new``; returns (entries, old head hash)."""
-    bind = op.get_bind()
-    rows = list(bind.execute(sa.select(entries).order_by(entries.c.id)))
+def _verified(old) -> list:
+    """Every entry, in order, after checking the whole chain under the digest ``old`` (RuntimeError if broken)."""
+    rows = list(op.get_bind().execute(sa.select(entries).order_by(entries.c.id)))
     prev = GENESIS
     for row in rows:
         if row.prev_hash != prev or old(prev, row) != row.hash:
             raise RuntimeError(f"审计日志哈希链在第 {row.id} 条处断裂，迁移已停止（未做任何改动）；"
                                "请先查明原因（cmsflow verify-history）")
         prev = row.hash
-    old_head = prev
+    return rows
+
+
+def _rechain(rows: list, new) -> None:
+    """Rewrite ``prev_hash`` and ``hash`` of ``rows`` under the digest ``new``, the triggers lifted meanwhile."""
+    bind = op.get_bind()
     guard.remove(bind)
     prev = GENESIS
     for row in rows:
@@ -85,16 +89,18 @@ def _rechain(old, new) -> tuple[int, str]:
         bind.execute(sa.update(entries).where(entries.c.id == row.id).values(prev_hash=prev, hash=digest))
         prev = digest
     guard.install(bind)
-    return len(rows), old_head
 
 
 def upgrade() -> None:
+    rows = _verified(digest_v1)  # before any change: a broken chain stops the migration with nothing done
+    old_head = rows[-1].hash if rows else GENESIS
     with op.batch_alter_table('signature', schema=None) as batch_op:
         batch_op.add_column(sa.Column('activity_entry_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('signed_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_signature_activity_entry_id_activity_entry'), 'activity_entry',
                                     ['activity_entry_id'], ['id'])
-    count, old_head = _rechain(digest_v1, digest_v2)
+    _rechain(rows, digest_v2)
+    count = len(rows)
     bind = op.get_bind()
     legacy = [r[0] for r in bind.execute(sa.text("SELECT id FROM signature ORDER BY id"))]
     if not count and not legacy:
@@ -108,7 +114,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _rechain(digest_v2, digest_v1)
+    _rechain(_verified(digest_v2), digest_v1)
     with op.batch_alter_table('signature', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_signature_activity_entry_id_activity_entry'), type_='foreignkey')
         batch_op.drop_column('signed_sha256')

@@ -8,14 +8,18 @@ import json
 import tarfile
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
-from sqlmodel import func, select
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, func, select
 
 from cmsflow.cli import worker_pass
+from cmsflow.core import backup as backup_module
 from cmsflow.core.backup import BackupError, manifest_hmac, restore_backup, write_backup
-from cmsflow.core.db import session_scope
+from cmsflow.core.db import make_engine, session_scope, utcnow
 from cmsflow.documents.models import DocumentVersion
 from cmsflow.history import checkpoint, guard
 from cmsflow.history import service as history
@@ -240,3 +244,67 @@ def test_a_backup_whose_manifest_was_rewritten_or_unsigned_is_refused(app, api, 
     resigned = _rewrite(archive, tmp_path / "resigned.tar.gz",
                         lambda name, data: manifest_hmac(b"x", b"test") if name == "manifest.hmac" else data)
     assert _refused(app, resigned).code == "manifest_hmac"
+
+
+def _migration_url(app, folder: Path) -> str:
+    """A blank second database of the test database's kind for the migration test."""
+    source = app.config["DATABASE_URL"]
+    if source.startswith("sqlite"):
+        return f"sqlite:///{folder / 'migration.db'}"
+    url = make_url(source)
+    name = f"{url.database}_migration"
+    admin = create_engine(url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    target = url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(target)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return target
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["intact", "broken-v1-chain"])
+def test_the_migration_rechains_old_entries_under_the_new_digest(app, tmp_path, broken):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    url = _migration_url(app, tmp_path)
+    cfg = backup_module._alembic_config(url)
+    command.upgrade(cfg, "b7d21e4f0a11")
+    migration = ScriptDirectory.from_config(cfg).get_revision("c4a9e2d7f318").module
+    engine = make_engine(url)
+    prev = migration.GENESIS
+    with engine.begin() as conn:  # three entries hashed the old way (actor name outside the digest)
+        for i in range(3):
+            row = {"at": utcnow(), "actor_id": None, "actor_name": "系统", "action": "test_event",
+                   "subject_type": "test", "subject_id": i, "details": {"n": i}}
+            digest = migration.digest_v1(prev, SimpleNamespace(**row))
+            conn.execute(insert(migration.entries).values(**row, prev_hash=prev, hash=digest))
+            prev = digest
+        if broken:
+            guard.remove(conn)
+            conn.execute(text("UPDATE activity_entry SET details = '{\"n\": 7}' WHERE subject_id = 1"))
+            guard.install(conn)
+    try:
+        if broken:
+            with pytest.raises(RuntimeError, match="第 2 条处断裂"):
+                command.upgrade(cfg, "head")
+            with engine.connect() as conn:
+                assert backup_module.database_revision(conn) == "b7d21e4f0a11"
+            return
+        command.upgrade(cfg, "head")
+        with Session(engine) as s:
+            assert history.verify_chain(s) == (True, None)
+            rows = s.exec(select(ActivityEntry).order_by(ActivityEntry.id)).all()
+            assert rows[-1].action == "history_digest_upgraded" and rows[-1].details["rehashed"] == 3
+            assert rows[-1].details["old_head"] == prev and rows[-1].details["legacy_signatures"] == []
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:  # the triggers are back
+            conn.execute(text("UPDATE activity_entry SET actor_name = 'X'"))
+    finally:
+        engine.dispose()

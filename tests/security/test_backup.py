@@ -188,6 +188,7 @@ def test_restore_gives_identical_records_verified_files_history_and_search(app, 
     checked = len(source_rows["stored_file"])
     assert files.exit_code == 0 and f"已校验 {checked} 个文件：缺失 0 个，被改动 0 个" in files.output
     assert chain.exit_code == 0 and "审计日志哈希链完整" in chain.output
+    assert "与检查点" in chain.output  # the restore wrote a checkpoint of the restored chain
 
     client = target.test_client()
     hits = Api(client, "staff_prd").get("/search", query_string={"q": "排放"}).get_json()["results"]
