@@ -111,7 +111,7 @@ def detail(doc_id: int):
     return render_template(
         "documents/detail.html", doc=doc, versions=documents.versions(s, doc), latest=latest,
         dept=s.get(Department, doc.department_id), clauses=documents.clauses(s, doc), users=users,
-        signatures=signatures, forged={x.id for x in signatures if not signing.matches_entry(s, x)},
+        signatures=signatures, forged=signing.mismatched(s, signatures),
         tasks=workflow.tasks_for_subject(s, "document", doc.id),
         log=history.for_subject(s, "document", doc.id), upload=UploadForm(), revise_form=ReviseForm(),
         withdraw_form=WithdrawForm(), can_author=documents.can_author(current_user, doc.department_id))

@@ -69,7 +69,7 @@ def _count(app) -> int:
         return s.exec(select(func.count()).select_from(ActivityEntry)).one()
 
 
-def test_an_untampered_approval_verifies_and_each_signature_is_bound_to_its_entry(app, api, new_procedure):
+def test_an_untampered_approval_verifies_and_each_signature_is_bound_to_its_entry(app, api, org, new_procedure):
     doc = _approved_document(api, new_procedure)
     assert _cli(app, "seal-history").exit_code == 0
 
@@ -88,6 +88,23 @@ def test_an_untampered_approval_verifies_and_each_signature_is_bound_to_its_entr
             assert sig.signed_sha256 == bound["signed_sha256"] == version.draft_sha256  # the file the signer saw
     res = _cli(app, "verify-history")
     assert res.exit_code == 0 and "审计日志哈希链完整" in res.output and "与检查点" in res.output, res.output
+    page = signed_in(app, org["mr"]).get(f"/documents/{doc['id']}").get_data(as_text=True)
+    assert "MR" in page and "HEAD_ENE" in page and "与审计日志不符" not in page
+
+
+def test_an_unbound_signature_is_reported_unless_the_migration_listed_it_as_older(app, api, new_procedure):
+    _approved_document(api, new_procedure)
+    with app.app_context(), session_scope() as s:
+        sig_id = s.exec(select(Signature.id).order_by(Signature.id)).first()
+    with _triggers_lifted(app) as conn:
+        conn.execute(text("UPDATE signature SET activity_entry_id = NULL WHERE id = :i"), {"i": sig_id})
+    report = _verify(app)
+    assert [p.signature_id for p in report.signature_problems] == [sig_id]
+    assert "未绑定" in report.signature_problems[0].message
+    with app.app_context(), session_scope() as s:  # what migration c4a9e2d7f318 records for older signatures
+        history.record(s, None, "history_digest_upgraded", "history", 0, legacy_signatures=[sig_id])
+    report = _verify(app)
+    assert report.ok and report.legacy_signatures == 1
 
 
 def test_an_edited_actor_name_breaks_the_chain(app, api, new_procedure):
