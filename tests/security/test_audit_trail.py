@@ -90,6 +90,7 @@ def test_an_untampered_approval_verifies_and_each_signature_is_bound_to_its_entr
     assert res.exit_code == 0 and "审计日志哈希链完整" in res.output and "与检查点" in res.output, res.output
     page = signed_in(app, org["mr"]).get(f"/documents/{doc['id']}").get_data(as_text=True)
     assert "MR" in page and "HEAD_ENE" in page and "与审计日志不符" not in page
+    assert "signature_id" not in page  # the binding stays in the history and the API, not in the page's log
 
 
 def test_an_unbound_signature_is_reported_unless_the_migration_listed_it_as_older(app, api, new_procedure):
