@@ -156,18 +156,40 @@ def verify_history_cmd() -> None:
 
 
 @cli.command("seal-history")
+@click.option("--reset", is_flag=True,
+              help="Replace an invalid or contradicted checkpoint (after a key change or a documented maintenance "
+                   "step): the whole chain must verify; the reset is recorded in the history.")
 @with_appcontext
-def seal_history_cmd() -> None:
+def seal_history_cmd(reset: bool) -> None:
     """Advance the HMAC-signed checkpoint of the activity log to its newest entry (the worker does so each pass);
-    refused (exit code 2, nothing written) when the table contradicts the previous checkpoint or does not chain."""
+    refused (exit code 2, nothing written) when the table contradicts the previous checkpoint or does not chain.
+    ``--reset`` writes a new one after verifying the whole chain and records ``history_checkpoint_reset``."""
     from cmsflow.history import checkpoint
+    from cmsflow.history.service import record, verify_chain
 
     try:
-        with session_scope() as session:
-            cp, added = checkpoint.advance(session)
+        if reset:
+            with session_scope() as session:
+                ok, broken = verify_chain(session)
+            if not ok:
+                _fail(f"审计日志哈希链在第 {broken} 条处断裂；检查点未重置")
+            with session_scope() as session:
+                try:
+                    previous = checkpoint.read()
+                    findings = checkpoint.compare(session, previous) if previous else ["尚无检查点"]
+                except checkpoint.CheckpointError as exc:
+                    previous, findings = None, [exc.message]
+                record(session, None, "history_checkpoint_reset", "history", 0, via="cli",
+                       previous=previous.fields() if previous else None, findings=findings)
+            with session_scope() as session:
+                cp = checkpoint.reset(session)
+        else:
+            with session_scope() as session:
+                cp, added = checkpoint.advance(session)
     except CmsflowError as exc:
         _fail(exc.message)
-    click.echo(f"审计日志检查点已更新：第 {cp.last_id} 条，共 {cp.count} 条（新增 {added} 条）")
+    done = "已重置（已记入审计日志）" if reset else f"已更新（新增 {added} 条）"
+    click.echo(f"审计日志检查点{done}：第 {cp.last_id} 条，共 {cp.count} 条")
 
 
 @cli.command("verify-files")

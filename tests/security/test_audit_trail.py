@@ -213,6 +213,13 @@ def test_a_rewritten_checkpoint_is_refused(app):
     assert not report.ok and any("HMAC" in p for p in report.checkpoint_problems)
     assert _cli(app, "verify-history").exit_code != 0
     assert _cli(app, "seal-history").exit_code != 0
+    # a deliberate reset (e.g. after changing the key): the whole chain must verify, and the reset is on record
+    reset = _cli(app, "seal-history", "--reset")
+    assert reset.exit_code == 0 and "已重置" in reset.output, reset.output
+    assert _verify(app).ok
+    with app.app_context(), session_scope() as s:
+        entry = s.exec(select(ActivityEntry).order_by(ActivityEntry.id.desc())).first()
+        assert entry.action == "history_checkpoint_reset" and "HMAC" in entry.details["findings"][0]
 
 
 def _rewrite(src: Path, dst: Path, change) -> Path:
