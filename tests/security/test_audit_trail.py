@@ -331,5 +331,12 @@ def test_the_migration_rechains_old_entries_under_the_new_digest(app, tmp_path, 
             assert rows[-1].details["old_head"] == prev and rows[-1].details["legacy_signatures"] == []
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:  # the triggers are back
             conn.execute(text("UPDATE activity_entry SET actor_name = 'X'"))
+        command.downgrade(cfg, "b7d21e4f0a11")  # back to digest version 1, the chain verifying under it
+        with engine.connect() as conn:
+            rows = list(conn.execute(select(migration.entries).order_by(migration.entries.c.id)))
+        chained = migration.GENESIS
+        for row in rows:
+            assert row.prev_hash == chained and migration.digest_v1(chained, row) == row.hash
+            chained = row.hash
     finally:
         engine.dispose()
