@@ -1,5 +1,5 @@
 """``flask --app wsgi cmsflow …``: init, seed-demo, create-department, create-user, update-user, set-password,
-unlock-user, reindex, verify-history, verify-files, backup, restore, worker."""
+unlock-user, reindex, verify-history, seal-history, verify-files, backup, restore, worker."""
 from __future__ import annotations
 
 import sys
@@ -132,14 +132,64 @@ def reindex_cmd(if_needed: bool) -> None:
 @cli.command("verify-history")
 @with_appcontext
 def verify_history_cmd() -> None:
-    """Verify the hash chain of the activity log."""
-    from cmsflow.history.service import verify_chain
+    """Verify the activity log: hash chain, electronic signatures against their history entries, and the table
+    against the HMAC-signed checkpoint (truncation). Exit code 2 on any finding; a missing checkpoint is a warning."""
+    from cmsflow.history.audit import verify_history
 
     with session_scope() as session:
-        ok, broken = verify_chain(session)
-    if not ok:
-        _fail(f"审计日志哈希链在第 {broken} 条处断裂")
-    click.echo("审计日志哈希链完整")
+        report = verify_history(session)
+    findings = []
+    if report.broken_at is not None:
+        findings.append(f"审计日志哈希链在第 {report.broken_at} 条处断裂")
+    findings += [p.message for p in report.signature_problems]
+    if report.checkpoint_problems:
+        findings.append("审计日志被截断或改写（history truncated/rewritten）：" + "；".join(report.checkpoint_problems))
+    if report.checkpoint is None and not report.checkpoint_problems:
+        click.echo("警告: 尚无审计日志检查点，无法发现末尾条目被删除；请运行 cmsflow seal-history 或 worker", err=True)
+    if findings:
+        for line in findings[:-1]:
+            click.echo(f"错误: {line}", err=True)
+        _fail(findings[-1])
+    legacy = f"（其中 {report.legacy_signatures} 个为绑定前的旧签名）" if report.legacy_signatures else ""
+    sealed = f"，与检查点（第 {report.checkpoint.last_id} 条）一致" if report.checkpoint else ""
+    click.echo(f"审计日志哈希链完整：{report.entries} 条，电子签名与日志一致{legacy}{sealed}")
+
+
+@cli.command("seal-history")
+@click.option("--reset", is_flag=True,
+              help="Replace an invalid or contradicted checkpoint (after a key change or a documented maintenance "
+                   "step): the whole chain must verify; the reset is recorded in the history.")
+@with_appcontext
+def seal_history_cmd(reset: bool) -> None:
+    """Advance the HMAC-signed checkpoint of the activity log to its newest entry (the worker does so each pass);
+    refused (exit code 2, nothing written) when the table contradicts the previous checkpoint or does not chain.
+    ``--reset`` writes a new one after verifying the whole chain and records ``history_checkpoint_reset``."""
+    from cmsflow.history import checkpoint
+    from cmsflow.history.service import record, verify_chain
+
+    try:
+        if reset:
+            with session_scope() as session:
+                ok, broken = verify_chain(session)
+            if not ok:
+                _fail(f"审计日志哈希链在第 {broken} 条处断裂；检查点未重置")
+            with session_scope() as session:
+                try:
+                    previous = checkpoint.read()
+                    findings = checkpoint.compare(session, previous) if previous else ["尚无检查点"]
+                except checkpoint.CheckpointError as exc:
+                    previous, findings = None, [exc.message]
+                record(session, None, "history_checkpoint_reset", "history", 0, via="cli",
+                       previous=previous.fields() if previous else None, findings=findings)
+            with session_scope() as session:
+                cp = checkpoint.reset(session)
+        else:
+            with session_scope() as session:
+                cp, added = checkpoint.advance(session)
+    except CmsflowError as exc:
+        _fail(exc.message)
+    done = "已重置（已记入审计日志）" if reset else f"已更新（新增 {added} 条）"
+    click.echo(f"审计日志检查点{done}：第 {cp.last_id} 条，共 {cp.count} 条")
 
 
 @cli.command("verify-files")
@@ -179,13 +229,17 @@ def backup_cmd(path: Path) -> None:
 
 @cli.command("restore")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--source-key", default=None,
+              help="HMAC key (HISTORY_HMAC_KEY, else SECRET_KEY) of the instance that wrote the backup, "
+                   "when it differs from this instance's.")
 @with_appcontext
-def restore_cmd(path: Path) -> None:
-    """Restore an archive written by ``backup`` into this empty instance; verifies history and files, reindexes."""
+def restore_cmd(path: Path, source_key: str | None) -> None:
+    """Restore an archive written by ``backup`` into this empty instance; checks the manifest's HMAC, verifies
+    history, signatures and files, reindexes and writes a new history checkpoint."""
     from cmsflow.core.backup import restore_backup
 
     try:
-        summary = restore_backup(path)
+        summary = restore_backup(path, key=source_key.encode() if source_key else None)
     except CmsflowError as exc:
         _fail(exc.message)
     if summary.migrated:
@@ -289,7 +343,7 @@ def _fire_due_timers(limit: int = 500) -> int:
 
 def worker_pass() -> dict:
     """One pass: fire due BPMN timers, remind overdue tasks, calibrations and review actions, apply pending
-    search updates."""
+    search updates, advance the history checkpoint."""
     from cmsflow.registers.integration import remind_calibrations
     from cmsflow.reviews.service import remind_overdue_actions
     from cmsflow.search.service import ensure_index, process_outbox
@@ -307,7 +361,20 @@ def worker_pass() -> dict:
     with session_scope() as session:
         indexed = process_outbox(session)
     return {"timers": timers, "overdue": overdue, "calibrations": calibrations, "review_actions": review_actions,
-            "search_index": search_index, "indexed": indexed}
+            "search_index": search_index, "indexed": indexed, "history_sealed": _seal_history()}
+
+
+def _seal_history() -> int | str:
+    """Advance the history checkpoint (entries sealed), or "refused" when the table contradicts it (logged as an
+    error; the old checkpoint stays, so ``verify-history`` keeps reporting it)."""
+    from cmsflow.history import checkpoint
+
+    try:
+        with session_scope() as session:
+            return checkpoint.advance(session)[1]
+    except checkpoint.CheckpointError as exc:
+        current_app.logger.error("history checkpoint not advanced: %s", exc.message)
+        return "refused"
 
 
 @cli.command("worker")

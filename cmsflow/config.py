@@ -144,6 +144,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
         "LANGUAGES": ["zh_CN", "en"],
         "TIMEZONE": os.environ.get("CMSFLOW_TIMEZONE", "Asia/Shanghai"),
+        # HMAC key of the history checkpoint and of backup manifests; unset: SECRET_KEY (cmsflow.history.checkpoint)
+        "HISTORY_HMAC_KEY": os.environ.get("CMSFLOW_HISTORY_HMAC_KEY") or None,
     }
     cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_UPLOAD_BYTES"] + 1024 * 1024
     cfg.update(overrides)

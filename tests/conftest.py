@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +13,7 @@ from sqlmodel import SQLModel
 from cmsflow import create_app
 from cmsflow.cli import migrate_to_head
 from cmsflow.core.db import make_engine, session_scope
-from cmsflow.history import guard
+from cmsflow.history import checkpoint, guard
 
 PASSWORD = "correct-horse-9"
 ROLE_USERS = [
@@ -58,7 +59,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def clean(app):
-    """Empty every table and the search index before each test."""
+    """Empty every table, the search index and the history checkpoint before each test."""
     engine = app.extensions["cmsflow_engine"]
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as conn:
@@ -70,6 +71,7 @@ def clean(app):
                 conn.execute(text(f'DELETE FROM "{t}"'))
             guard.install(conn)
     shutil.rmtree(app.config["INDEX_DIR"], ignore_errors=True)
+    (Path(app.config["FILES_DIR"]) / checkpoint.FILE_NAME).unlink(missing_ok=True)  # the emptied chain's old head
     yield
 
 

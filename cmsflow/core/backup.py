@@ -6,6 +6,8 @@ Archive layout (every member a regular file)::
 
     manifest.json              format, version, Alembic revision, source dialect, per table: member, rows,
                                SHA-256 and bytes of its dump; per stored file: SHA-256 and size
+    manifest.hmac              HMAC-SHA256 (hex) of the manifest's bytes, key ``HISTORY_HMAC_KEY`` or else
+                               ``SECRET_KEY`` (:func:`cmsflow.history.checkpoint.hmac_key`)
     db/<table>.jsonl           one JSON object per row, column name → value, ordered by primary key
     files/<sha[:2]>/<sha256>   the stored blobs, named by their SHA-256 as in the file store
 
@@ -21,16 +23,23 @@ file (mode 0600: it holds password and token hashes) beside the target and renam
 
 Restore refuses — with a Chinese message, changing nothing — an archive that is not a tar file, has unexpected,
 linked or path-traversal members (``..``, absolute paths; extraction also goes through tarfile's ``data`` filter),
-a manifest of another format, an Alembic revision other than the code's head, a dump or file whose hash or size
+a manifest without ``manifest.hmac`` or whose HMAC does not match (the manifest was rewritten — the SHA-256 of every
+dump and file is in it, so it is the archive's seal; EU GMP Annex 11 §7.1, 21 CFR Part 11 §11.10(c)), a manifest of
+another format, an Alembic revision other than the code's head, a dump or file whose hash or size
 does not match the manifest, or a target instance that is not empty. A blank target database (no tables) is
 migrated to head first. Rows go in with one transaction; on PostgreSQL every serial sequence is then set past
 max(id); the hash chain of the activity log and the stored files are verified before the commit, and the search
-index is rebuilt after it.
+index is rebuilt after it, and a new history checkpoint (:mod:`cmsflow.history.checkpoint`) of the restored table
+is written, so ``verify-history`` on the restored instance compares against the restored chain.
+
+An archive written by an instance with another key restores only when that key is given explicitly
+(``restore_backup(..., key=...)``, ``cmsflow restore --source-key``); there is no way to skip the check.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -63,6 +72,7 @@ from cmsflow.core.storage import FileStore, StoredFile, references, verify_files
 FORMAT = "cmsflow-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MANIFEST_HMAC = "manifest.hmac"
 BATCH = 1000
 CHUNK = 1024 * 1024
 _DB_MEMBER = re.compile(r"db/([a-z0-9_]{1,63})\.jsonl")
@@ -72,7 +82,7 @@ _FILE_MEMBER = re.compile(r"files/([0-9a-f]{2})/([0-9a-f]{64})")
 class BackupError(CmsflowError):
     """A backup or restore refused before anything was changed. ``code``: ``malformed_archive``, ``unsafe_archive``,
     ``revision_mismatch``, ``hash_mismatch``, ``not_empty``, ``broken_chain``, ``file_integrity``, ``bad_path``,
-    ``restore_failed``, ``unsupported_type``."""
+    ``restore_failed``, ``unsupported_type``, ``manifest_hmac`` (HMAC of the manifest missing or not matching)."""
 
     status = 400
     code = "backup_refused"
@@ -247,10 +257,19 @@ def _add_blob(tar: tarfile.TarFile, store: FileStore, refs, sha: str, size: int)
                           "请先运行 cmsflow verify-files", code="file_integrity")
 
 
-def _write_archive(fh, manifest: dict, work: Path, store: FileStore, refs) -> None:
+def manifest_hmac(data: bytes, key: bytes) -> bytes:
+    """The content of ``manifest.hmac``: HMAC-SHA256 (hex, ASCII) of the manifest's exact bytes."""
+    from cmsflow.history.checkpoint import sign
+
+    return sign(data, key).encode("ascii")
+
+
+def _write_archive(fh, manifest: dict, work: Path, store: FileStore, refs, key: bytes) -> None:
     with tarfile.open(fileobj=fh, mode="w:gz", compresslevel=6) as tar:
         data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
         tar.addfile(_member_info(MANIFEST, len(data)), io.BytesIO(data))
+        seal = manifest_hmac(data, key)
+        tar.addfile(_member_info(MANIFEST_HMAC, len(seal)), io.BytesIO(seal))
         for entry in manifest["tables"]:
             with (work / f"{entry['name']}.jsonl").open("rb") as dump:
                 tar.addfile(_member_info(entry["member"], entry["bytes"]), dump)
@@ -275,19 +294,24 @@ def _refs_lookup(engine: Engine):
     return refs
 
 
-def write_backup(path: str | Path, engine: Engine | None = None, store: FileStore | None = None) -> BackupSummary:
+def write_backup(path: str | Path, engine: Engine | None = None, store: FileStore | None = None,
+                 key: bytes | None = None) -> BackupSummary:
     """Write one archive of the whole instance to ``path`` (a ``.tar.gz``; an existing file is replaced atomically).
 
     Needs an app context (engine, file store) unless both are given. Reads every table of ``SQLModel.metadata``
-    inside one snapshot transaction, then adds every stored file, checking its size and SHA-256 on the way.
+    inside one snapshot transaction, then adds every stored file, checking its size and SHA-256 on the way; the
+    manifest is sealed with an HMAC (``key``, default :func:`cmsflow.history.checkpoint.hmac_key`).
     Raises BackupError (nothing written): ``bad_path`` (a directory, or the folder does not exist),
     ``revision_mismatch`` (the database is not migrated to this code's head), ``file_integrity`` (a stored file is
     missing or altered: run ``verify-files``), ``unsupported_type`` (a column type this module cannot encode).
     """
+    from cmsflow.history.checkpoint import hmac_key
+
     started = time.monotonic()
     target = _target_path(path)
     engine = engine or get_engine()
     store = store or current_app.extensions["cmsflow_files"]
+    key = key or hmac_key()
     head = code_head()
     # a full disk is StorageFull (code storage_full); the scratch folder and the partial archive are removed
     with storage_full_as_error(), tempfile.TemporaryDirectory(prefix=".cmsflow-backup-", dir=target.parent) as tmp:
@@ -305,7 +329,7 @@ def write_backup(path: str | Path, engine: Engine | None = None, store: FileStor
         fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                _write_archive(fh, manifest, work, store, _refs_lookup(engine))
+                _write_archive(fh, manifest, work, store, _refs_lookup(engine), key)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(partial, target)
@@ -336,13 +360,17 @@ def _check_members(members: list[tarfile.TarInfo]) -> None:
                               code="unsafe_archive")
         if not m.isfile():
             raise BackupError(f"备份文件含有链接或特殊文件 {m.name!r}；未恢复任何内容", code="unsafe_archive")
-        if m.name != MANIFEST and not _DB_MEMBER.fullmatch(m.name) and not _FILE_MEMBER.fullmatch(m.name):
+        if m.name not in (MANIFEST, MANIFEST_HMAC) and not _DB_MEMBER.fullmatch(m.name) \
+                and not _FILE_MEMBER.fullmatch(m.name):
             raise _malformed(f"含有不属于备份格式的成员 {m.name!r}")
         if m.name in seen:
             raise _malformed(f"成员 {m.name!r} 出现了两次")
         seen.add(m.name)
     if MANIFEST not in seen:
         raise _malformed("缺少清单 manifest.json")
+    if MANIFEST_HMAC not in seen:
+        raise BackupError("备份文件缺少清单签名 manifest.hmac（不是本版本 cmsflow 写的备份，或签名被删除）；"
+                          "未恢复任何内容", code="manifest_hmac")
 
 
 def _extract(source: Path, work: Path) -> None:
@@ -354,6 +382,14 @@ def _extract(source: Path, work: Path) -> None:
         raise BackupError(f"备份文件含有不安全的成员（{exc}）；未恢复任何内容", code="unsafe_archive") from exc
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise _malformed(f"无法作为 tar.gz 归档读取（{exc.__class__.__name__}）") from exc
+
+
+def _check_manifest_hmac(work: Path, key: bytes) -> None:
+    data = (work / MANIFEST).read_bytes()
+    given = (work / MANIFEST_HMAC).read_bytes().strip()
+    if not hmac.compare_digest(given, manifest_hmac(data, key)):
+        raise BackupError("备份清单 manifest.json 的 HMAC 签名不符：清单被改写，或备份来自使用其他密钥的实例"
+                          "（可用 --source-key 给出原实例的密钥）；未恢复任何内容", code="manifest_hmac")
 
 
 def _read_manifest(work: Path) -> dict:
@@ -414,11 +450,16 @@ def _check_files(work: Path, manifest: dict) -> None:
                               "未恢复任何内容", code="hash_mismatch")
 
 
-def check_archive(source: Path, work: Path) -> dict:
+def check_archive(source: Path, work: Path, key: bytes | None = None) -> dict:
     """Extract ``source`` into the empty folder ``work`` and check it completely; returns the manifest.
 
-    Raises BackupError ``malformed_archive``, ``unsafe_archive``, ``revision_mismatch`` or ``hash_mismatch``."""
+    ``key``: the HMAC key of the manifest (default :func:`cmsflow.history.checkpoint.hmac_key`).
+    Raises BackupError ``malformed_archive``, ``unsafe_archive``, ``manifest_hmac``, ``revision_mismatch`` or
+    ``hash_mismatch``."""
+    from cmsflow.history.checkpoint import hmac_key
+
     _extract(source, work)
+    _check_manifest_hmac(work, key or hmac_key())
     manifest = _read_manifest(work)
     head = code_head()
     if manifest["alembic_revision"] != head:
@@ -528,8 +569,10 @@ def _insert_all(session: Session, work: Path) -> dict[str, int]:
 
 
 def _load_rows(engine: Engine, work: Path, store: FileStore) -> dict[str, int]:
-    """Insert every table's rows in one transaction, verify the history chain and the files, then commit."""
+    """Insert every table's rows in one transaction, verify the history chain, the signatures against it and the
+    files, then commit."""
     from cmsflow.history.service import verify_chain
+    from cmsflow.workflow.signing import verify_signatures
 
     with Session(engine) as session:
         counts = _insert_all(session, work)
@@ -538,6 +581,9 @@ def _load_rows(engine: Engine, work: Path, store: FileStore) -> dict[str, int]:
         ok, broken = verify_chain(session)
         if not ok:
             raise BackupError(f"备份中的审计日志哈希链在第 {broken} 条处断裂；未恢复任何内容", code="broken_chain")
+        forged, _ = verify_signatures(session)
+        if forged:
+            raise BackupError(f"备份中的{forged[0].message}；未恢复任何内容", code="broken_chain")
         check = verify_files(session, store)
         if not check.ok:
             raise BackupError(f"恢复后的文件校验失败（缺失 {len(check.missing)} 个，被改动 {len(check.altered)} 个）；"
@@ -546,18 +592,23 @@ def _load_rows(engine: Engine, work: Path, store: FileStore) -> dict[str, int]:
     return counts
 
 
-def restore_backup(path: str | Path, engine: Engine | None = None, store: FileStore | None = None) -> RestoreSummary:
+def restore_backup(path: str | Path, engine: Engine | None = None, store: FileStore | None = None,
+                   key: bytes | None = None) -> RestoreSummary:
     """Restore the archive at ``path`` into this (empty) instance: rows, stored files, then a rebuilt search index.
 
-    Needs an app context. The archive is checked completely (layout, safe paths, manifest, Alembic revision equal
+    Needs an app context. ``key``: the HMAC key the archive's manifest was sealed with, when it comes from an
+    instance with another key (default: this instance's). The archive is checked completely (layout, safe paths,
+    manifest HMAC, manifest, Alembic revision equal
     to this code's head, SHA-256 and size of every dump and file) and the target must be empty (a blank database is
     migrated to head) before anything is written; rows are inserted in one transaction, which is rolled back — and
     the blobs it brought removed again — if the history chain or the files do not verify.
-    Raises BackupError with codes ``bad_path``, ``malformed_archive``, ``unsafe_archive``, ``revision_mismatch``,
+    Raises BackupError with codes ``bad_path``, ``malformed_archive``, ``unsafe_archive``, ``manifest_hmac``,
+    ``revision_mismatch``,
     ``hash_mismatch``, ``not_empty``, ``broken_chain``, ``file_integrity`` or ``restore_failed`` (rows that break a
     constraint). Restoring processes the queued search updates (``search_outbox.processed_at`` is set), because the
     index is rebuilt from the restored rows; every other column comes back exactly as it was backed up.
     """
+    from cmsflow.history import checkpoint
     from cmsflow.search.service import reindex
 
     started = time.monotonic()
@@ -569,7 +620,7 @@ def restore_backup(path: str | Path, engine: Engine | None = None, store: FileSt
     scratch = Path(current_app.config["INSTANCE_DIR"])
     scratch.mkdir(parents=True, exist_ok=True)
     with storage_full_as_error(), tempfile.TemporaryDirectory(prefix=".cmsflow-restore-", dir=scratch) as tmp:
-        manifest = check_archive(source, Path(tmp))
+        manifest = check_archive(source, Path(tmp), key)
         migrated = _prepare_target(engine, current_app.config["DATABASE_URL"], manifest["alembic_revision"])
         added = _place_files(Path(tmp), manifest, store)
         try:
@@ -579,6 +630,7 @@ def restore_backup(path: str | Path, engine: Engine | None = None, store: FileSt
                 blob.unlink(missing_ok=True)
             raise
     with Session(engine) as session:
+        checkpoint.reset(session, checkpoint.path_for(store.root))  # the restored chain is the one to compare with
         indexed = reindex(session)
     return RestoreSummary(revision=manifest["alembic_revision"], rows=counts, files=len(manifest["files"]),
                           files_added=len(added), indexed=indexed, seconds=time.monotonic() - started,

@@ -25,6 +25,7 @@ from cmsflow.history import service as history
 from cmsflow.web.pagination import paginate
 from cmsflow.web.setup import commit
 from cmsflow.workflow import service as workflow
+from cmsflow.workflow import signing
 
 blueprint = Blueprint("documents", __name__, template_folder="templates", url_prefix="/documents")
 
@@ -107,10 +108,11 @@ def detail(doc_id: int):
     doc = _load(doc_id)
     users = {u.id: u for u in s.exec(select(User)).all()}
     latest = documents.version(s, doc, doc.current_version)
+    signatures = workflow.signatures_for(s, "document", doc.id)
     return render_template(
         "documents/detail.html", doc=doc, versions=documents.versions(s, doc), latest=latest,
         dept=s.get(Department, doc.department_id), clauses=documents.clauses(s, doc), users=users,
-        signatures=workflow.signatures_for(s, "document", doc.id),
+        signatures=signatures, forged=signing.mismatched(s, signatures),
         tasks=workflow.tasks_for_subject(s, "document", doc.id),
         log=history.for_subject(s, "document", doc.id), upload=UploadForm(), revise_form=ReviseForm(),
         withdraw_form=WithdrawForm(), can_author=documents.can_author(current_user, doc.department_id))

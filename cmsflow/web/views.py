@@ -81,7 +81,7 @@ SUBJECT_LABELS = {"document": _l("文件"), "nonconformity": _l("不符合项"),
 DETAIL_LABELS = {"title": _l("任务"), "comment": _l("意见"), "signature": _l("签名含义"), "version": _l("版本"),
                  "code": _l("编号"), "filename": _l("文件名"), "reason": _l("原因"), "summary": _l("变更说明"),
                  "source": _l("来源")}
-DETAIL_HIDDEN = {"task", "sha256", "prev_hash", "hash"}
+DETAIL_HIDDEN = {"task", "sha256", "prev_hash", "hash", "signed"}  # signed: the signature binding (signature table)
 SIGNATURE_MEANINGS = {"reviewed": _l("审核"), "approved": _l("批准")}
 
 

@@ -73,7 +73,13 @@ class HumanTask(SQLModel, table=True):
 
 
 class Signature(SQLModel, table=True):
-    """An electronic signature: who signed what, when, and with which meaning (reviewed/approved)."""
+    """An electronic signature: who signed what, when, and with which meaning (reviewed/approved).
+
+    Bound to the audit trail (21 CFR Part 11 §11.70): ``activity_entry_id`` is the hash-chained history entry of
+    the signed step, whose details repeat signer, name, role, meaning, decision, time and ``signed_sha256`` (the
+    hash of what was signed, see :func:`cmsflow.workflow.signing.signed_content_hash`). Both are NULL only for
+    signatures made before the binding existed (listed by migration ``c4a9e2d7f318`` in the history).
+    """
 
     __tablename__ = "signature"
     id: int | None = Field(default=None, primary_key=True)
@@ -87,6 +93,8 @@ class Signature(SQLModel, table=True):
     subject_type: str = Field(max_length=40)
     subject_id: int = Field(index=True)
     human_task_id: int = Field(foreign_key="human_task.id")
+    activity_entry_id: int | None = Field(default=None, foreign_key="activity_entry.id")
+    signed_sha256: str | None = Field(default=None, max_length=64)
 
 
 class Notification(SQLModel, table=True):

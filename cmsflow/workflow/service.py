@@ -20,7 +20,7 @@ from cmsflow.core import signals
 from cmsflow.core.db import conflict_from, is_postgres, utcnow
 from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
-from cmsflow.workflow import engine, failures, taskforms
+from cmsflow.workflow import engine, failures, signing, taskforms
 from cmsflow.workflow.assignment import assign, inbox_filter, may_act
 from cmsflow.workflow.models import HumanTask, ProcessInstance, ProcessSpec, Signature
 from cmsflow.workflow.restricted import current_step
@@ -215,17 +215,19 @@ def _complete(session: Session, task: HumanTask, user: User, submission: taskfor
     payload["last_actor_id"] = user.id
     # the completion is recorded before the engine runs what follows it (a closing service task, the next
     # step), so the record reads in the order things happened; a later failure rolls it back with the rest
-    history.record(session, user, f"task_{decision or 'completed'}", task.subject_type, task.subject_id,
-                   task=task.name, title=task.title, comment=comment or "",
-                   signature=task.signature_meaning or "")
+    # a signed step: the signature row first, so the step's history entry can carry it (and it the entry)
+    sig = _sign(session, task, user, decision, comment, signed_at) if task.signature_meaning else None
+    entry = history.record(session, user, f"task_{decision or 'completed'}", task.subject_type, task.subject_id,
+                           task=task.name, title=task.title, comment=comment or "",
+                           signature=task.signature_meaning or "", **({"signed": signing.binding(sig)} if sig else {}))
+    if sig is not None:
+        sig.activity_entry_id = entry.id
     try:
         _run(session, inst, user, lambda: engine.complete_user_task(wf, task.task_uuid, payload))
     except engine.StepError as exc:
         raise Conflict(str(exc), code="task_closed") from exc
     task.status, task.completed_at, task.completed_by_id = "completed", utcnow(), user.id
     task.decision, task.comment = decision, comment or None
-    if task.signature_meaning:
-        _sign(session, task, user, decision, comment, signed_at)
     _save(session, inst, wf, user, expected_version=version)
     failure = failures.failure_of(inst)
     if failure and failure["kind"] == "task" and failure.get("task_id") == task.id:
@@ -252,11 +254,16 @@ def _check_decision(session: Session, task: HumanTask, user: User, decision, com
         verify_signature(session, user, password)
 
 
-def _sign(session: Session, task: HumanTask, user: User, decision, comment, signed_at=None) -> None:
-    session.add(Signature(user_id=user.id, signer_name=user.display_name, signer_role=user.role,
-                          meaning=task.signature_meaning, decision=decision or "", comment=comment or None,
-                          subject_type=task.subject_type, subject_id=task.subject_id, human_task_id=task.id,
-                          signed_at=signed_at or utcnow()))
+def _sign(session: Session, task: HumanTask, user: User, decision, comment, signed_at=None) -> Signature:
+    """Add (and flush) the signature of ``task``, with the hash of what it signs (``signing``)."""
+    sig = Signature(user_id=user.id, signer_name=user.display_name, signer_role=user.role,
+                    meaning=task.signature_meaning, decision=decision or "", comment=comment or None,
+                    subject_type=task.subject_type, subject_id=task.subject_id, human_task_id=task.id,
+                    signed_at=signed_at or utcnow(),
+                    signed_sha256=signing.signed_content_hash(session, task.subject_type, task.subject_id))
+    session.add(sig)
+    session.flush()
+    return sig
 
 
 def complete_step(session: Session, subject_type: str, subject_id: int, step: str, user: User,

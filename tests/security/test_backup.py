@@ -188,6 +188,7 @@ def test_restore_gives_identical_records_verified_files_history_and_search(app, 
     checked = len(source_rows["stored_file"])
     assert files.exit_code == 0 and f"已校验 {checked} 个文件：缺失 0 个，被改动 0 个" in files.output
     assert chain.exit_code == 0 and "审计日志哈希链完整" in chain.output
+    assert "与检查点" in chain.output  # the restore wrote a checkpoint of the restored chain
 
     client = target.test_client()
     hits = Api(client, "staff_prd").get("/search", query_string={"q": "排放"}).get_json()["results"]
@@ -246,11 +247,15 @@ def test_an_archive_with_one_byte_changed_is_refused(app, target, new_procedure,
 
 def test_an_archive_of_another_schema_version_is_refused(app, target, tmp_path):
     archive = _backup(app, tmp_path / "good.tar.gz")
+    manifest = {}
 
-    def other_revision(name, data):
-        if name != "manifest.json":
-            return data
-        return json.dumps({**json.loads(data), "alembic_revision": "0123456789ab"}).encode()
+    def other_revision(name, data):  # a genuine archive of an older version: its manifest sealed with the key
+        if name == "manifest.json":
+            manifest["data"] = json.dumps({**json.loads(data), "alembic_revision": "0123456789ab"}).encode()
+            return manifest["data"]
+        if name == "manifest.hmac":
+            return backup_module.manifest_hmac(manifest["data"], app.config["SECRET_KEY"].encode())
+        return data
 
     refused = _refused(target, _rewrite(archive, tmp_path / "old.tar.gz", other_revision))
     assert refused.code == "revision_mismatch" and "0123456789ab" in refused.message
