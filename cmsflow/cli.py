@@ -284,17 +284,19 @@ def update_user_cmd(username: str, role: str | None, department: str | None, act
 @cli.command("set-password")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--temporary", is_flag=True, help="The user must change it at the next sign-in.")
 @with_appcontext
-def set_password_cmd(username: str, password: str) -> None:
-    """Set a user's password (policy checked; recorded; the account is unlocked)."""
+def set_password_cmd(username: str, password: str, temporary: bool) -> None:
+    """Set a user's password (policy checked; recorded; the account is unlocked). ``--temporary``: the user must
+    change it at the next sign-in, as after a reset on /admin/users."""
     from cmsflow.auth.service import reset_password
 
     try:
         with session_scope() as session:
-            reset_password(session, None, _user(session, username), password, via="cli")
+            reset_password(session, None, _user(session, username), password, via="cli", temporary=temporary)
     except CmsflowError as exc:
         _fail(exc.message)
-    click.echo(f"用户 {username} 的密码已重置")
+    click.echo(f"用户 {username} 的密码已重置" + ("（临时密码：下次登录时须修改）" if temporary else ""))
 
 
 @cli.command("unlock-user")

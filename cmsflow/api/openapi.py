@@ -93,7 +93,9 @@ def spec() -> dict:
                 "type": "object", "properties": {"username": {"type": "string"},
                                                  "password": {"type": "string"}}}}}, errors=(400, 401, 429)),
             "description": "401 invalid_credentials, or account_locked after LOGIN_MAX_FAILURES wrong passwords in "
-                           "a row; 429 rate_limited over LOGIN_RATE_LIMIT per client address.",
+                           "a row; 403 password_change_required while the password is a temporary one set by an "
+                           "administrator (change it on /account first); 429 rate_limited over LOGIN_RATE_LIMIT "
+                           "per client address.",
             "security": []}},
         "/tokens": {"get": _op("The caller's API tokens (never their values)", _json({"type": "object", "properties": {
             "tokens": {"type": "array", "items": _ref("Token")}}}), errors=(401,))},
@@ -183,7 +185,6 @@ def spec() -> dict:
     from cmsflow.api.openapi_assets import assets_paths  # imports the helpers above
 
     paths.update(assets_paths())
-    del paths["/auth/token"]["post"]["responses"]["403"]  # no token yet: no role to refuse
     return {
         "openapi": "3.1.0",
         "info": {"title": "cmsflow API", "version": "1.0.0",

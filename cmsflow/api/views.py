@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request, send_file
 from cmsflow.auth import permissions
 from cmsflow.auth import service as auth
 from cmsflow.core.db import db_session
-from cmsflow.core.errors import CmsflowError, NotFound, ValidationError
+from cmsflow.core.errors import CmsflowError, NotFound, PermissionDenied, ValidationError
 from cmsflow.core.inputs import MESSAGE as UNSTORABLE_MESSAGE
 from cmsflow.core.inputs import unstorable
 from cmsflow.core.runtime import config, template_catalog
@@ -60,7 +60,9 @@ def read_json() -> dict:
 @limiter.limit(login_rate_limit, exempt_when=login_rate_limit_off)
 def token():
     """A bearer token for username + password: 401 ``invalid_credentials`` / ``account_locked`` (lockout as on
-    the sign-in page), 429 ``rate_limited`` over LOGIN_RATE_LIMIT per client address."""
+    the sign-in page), 403 ``password_change_required`` while the password is a temporary one an administrator set
+    (the user changes it on /account first; OWASP ASVS 4.0.3 V2.1, 21 CFR Part 11 §11.300(b)), 429
+    ``rate_limited`` over LOGIN_RATE_LIMIT per client address."""
     body = read_json()
     cfg = config()
     try:
@@ -69,6 +71,10 @@ def token():
     except auth.LoginRefused:
         commit()  # keep the failure count and the history entries
         raise
+    if user.must_change_password:
+        commit()  # the sign-in was right: its history entry and the cleared failure count stay
+        raise PermissionDenied("请先在网页“我的账户”中修改管理员设置的临时密码，再获取令牌",
+                               code="password_change_required")
     value = auth.issue_token(db_session(), user, cfg["API_TOKEN_TTL_HOURS"])
     commit()
     return jsonify({"token": value, "expires_in": cfg["API_TOKEN_TTL_HOURS"] * 3600})

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlmodel import Field, SQLModel
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -41,6 +42,9 @@ class User(UserMixin, SQLModel, table=True):
     role: str = Field(max_length=40, index=True)
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     active: bool = True
+    # a password set by an administrator (reset on /admin/users, ``set-password --temporary``) is temporary: until
+    # the user changes it, the pages lead only to /account and the API issues no token (OWASP ASVS 4.0.3 V2.1)
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow)
 
     def set_password(self, password: str) -> None:

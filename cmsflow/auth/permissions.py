@@ -48,7 +48,9 @@ ROUTES: dict[str, frozenset[str] | str] = {
     **_rules(ALL, "web.home", "web.notifications", "auth.account", "auth.logout", "auth.revoke_token",
              "workflow.inbox", "workflow.task", "search.page", "api.tasks", "api.complete_task", "api.list_tokens",
              "api.revoke_token", "api.search_view"),
-    **_rules(ADMIN, "auth.users", "auth.update_user", "auth.unlock_user"),
+    # account administration (create, change, deactivate, unlock, reset a password; departments)
+    **_rules(ADMIN, "auth.users", "auth.update_user", "auth.unlock_user", "auth.create_user", "auth.set_user_active",
+             "auth.reset_password", "auth.departments", "auth.create_department", "auth.rename_department"),
     # failed process steps: the error and a retry (tests/security/test_faults.py)
     **_rules(ADMIN, "workflow.failures", "workflow.retry_failure"),
     # the workflow definitions: each BPMN file, its stored versions and their instances, the diagram

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
+import string
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -36,17 +38,63 @@ log = logging.getLogger(__name__)
 _DUMMY_HASH = generate_password_hash("not-a-real-password-0")  # same work for unknown names (timing)
 
 
-def create_department(session: Session, code: str, name: str) -> Department:
-    """Create a department; raises ValidationError if the code exists or is blank."""
-    code = code.strip().upper()
-    if not code or not name.strip():
-        raise ValidationError("部门编码和名称不能为空")
+DEPARTMENT_CODE = re.compile(r"[A-Z0-9_-]{2,32}")
+DEPARTMENT_NAME_MAX = 120
+
+
+def _department_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("部门名称不能为空", code="invalid_department")
+    if len(name) > DEPARTMENT_NAME_MAX:
+        raise ValidationError(f"部门名称不能超过 {DEPARTMENT_NAME_MAX} 个字符", code="invalid_department")
+    return name
+
+
+def create_department(session: Session, code: str, name: str, *, actor: User | None = None,
+                      via: str = "cli") -> Department:
+    """Create a department: ``code`` upper-cased, 2–32 characters of A–Z, 0–9, ``_`` and ``-``, unique; ``name``
+    not blank, at most 120 characters. Raises ValidationError ``invalid_department`` (the message names the rule)
+    or ``department_exists``. Recorded as ``department_created`` (by ``actor``; None: command line or demo seed).
+    OWASP ASVS 4.0.3 V7.1 (admin actions logged); 21 CFR Part 11 §11.10(e)."""
+    code = (code or "").strip().upper()
+    if not DEPARTMENT_CODE.fullmatch(code):
+        raise ValidationError("部门编码须为 2–32 位大写字母、数字、下划线或连字符", code="invalid_department")
+    name = _department_name(name)
     if session.exec(select(Department).where(Department.code == code)).first():
-        raise ValidationError(f"部门编码 {code} 已存在")
-    dept = Department(code=code, name=name.strip())
+        raise ValidationError(f"部门编码 {code} 已存在", code="department_exists")
+    dept = Department(code=code, name=name)
     session.add(dept)
     session.flush()
+    history.record(session, actor, "department_created", "department", dept.id, code=code, name=name, via=via)
     return dept
+
+
+def rename_department(session: Session, actor: User | None, dept: Department, name: str,
+                      via: str = "web") -> bool:
+    """Give ``dept`` a new name (its code stays: records and imports refer to it). False when the name is the
+    same; raises ValidationError ``invalid_department`` for a blank or too long name. Recorded as
+    ``department_renamed`` with the names before and after (OWASP ASVS 4.0.3 V7.1; 21 CFR Part 11 §11.10(e))."""
+    name = _department_name(name)
+    if name == dept.name:
+        return False
+    before, dept.name = dept.name, name
+    session.add(dept)
+    session.flush()
+    history.record(session, actor, "department_renamed", "department", dept.id, code=dept.code,
+                   changes={"name": [before, name]}, via=via)
+    return True
+
+
+def departments_with_counts(session: Session) -> list[tuple[Department, int, int]]:
+    """Every department by code with its number of users and of active users: ``[(dept, users, active)]``."""
+    from sqlalchemy import case, func
+
+    rows = session.exec(
+        select(Department, func.count(User.id), func.coalesce(func.sum(case((User.active == True, 1), else_=0)), 0))  # noqa: E712
+        .join(User, User.department_id == Department.id, isouter=True)
+        .group_by(Department.id).order_by(Department.code)).all()
+    return [(d, int(n), int(a)) for d, n, a in rows]
 
 
 def department_by_code(session: Session, code: str) -> Department:
@@ -58,10 +106,16 @@ def department_by_code(session: Session, code: str) -> Department:
 
 def create_user(session: Session, username: str, password: str, role: str,
                 department_code: str | None = None, full_name: str = "", *, actor: User | None = None,
-                via: str = "cli") -> User:
+                via: str = "cli", temporary: bool = False) -> User:
     """Create a user; raises ValidationError on an unknown role, duplicate name or a password refused by
     :func:`check_password_policy` (code ``weak_password``). Recorded as ``user_created`` (by ``actor``, None for
-    the command line or the demo seed)."""
+    the command line or the demo seed). ``temporary``: the password was chosen by an administrator and must be
+    changed at the first sign-in (``User.must_change_password``; OWASP ASVS 4.0.3 V2.1)."""
+    username = (username or "").strip()
+    if not username or len(username) > 64:
+        raise ValidationError("用户名不能为空，且不超过 64 个字符", code="invalid_username")
+    if len(full_name or "") > 120:
+        raise ValidationError("姓名不能超过 120 个字符", code="invalid_name")
     if role not in ROLES:
         raise ValidationError(f"未知角色 {role}；可选：{', '.join(ROLES)}")
     check_password_policy(password, username)
@@ -71,12 +125,12 @@ def create_user(session: Session, username: str, password: str, role: str,
         raise ValidationError(f"角色 {role} 必须指定部门（--department）")
     dept = department_by_code(session, department_code) if department_code else None
     user = User(username=username, full_name=full_name, role=role,
-                department_id=dept.id if dept else None, password_hash="")
+                department_id=dept.id if dept else None, password_hash="", must_change_password=temporary)
     user.set_password(password)
     session.add(user)
     session.flush()
     history.record(session, actor, "user_created", "user", user.id, username=username, role=role,
-                   department=dept.code if dept else None, via=via)
+                   department=dept.code if dept else None, via=via, **({"temporary": True} if temporary else {}))
     return user
 
 
@@ -272,7 +326,8 @@ def check_password_policy(password: str, username: str = "") -> None:
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
     """The user's own change: the current password must be right (PermissionDenied ``bad_password``) and the
-    new one pass :func:`check_password_policy` and differ from it. Recorded as ``password_changed``; the user's
+    new one pass :func:`check_password_policy` and differ from it; a temporary password is then no longer
+    temporary (``must_change_password`` cleared). Recorded as ``password_changed``; the user's
     API tokens are revoked and their other sessions end (the session id carries a fingerprint of the hash)."""
     if not user.check_password(current or ""):
         raise PermissionDenied("当前密码不正确", code="bad_password")
@@ -280,20 +335,38 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
         raise ValidationError("新密码不能与当前密码相同", code="weak_password")
     check_password_policy(new, user.username)
     user.set_password(new)
+    user.must_change_password = False
     history.record(session, user, "password_changed", "user", user.id)
     revoke_all_tokens(session, user, user)
     end_all_sessions(session, user, user, "password_changed", keep=getattr(user, "session_key", None))
 
 
-def reset_password(session: Session, actor: User | None, user: User, new: str, via: str = "cli") -> None:
-    """Set another user's password (administrator or command line); policy as :func:`check_password_policy`.
-    Recorded as ``password_reset``; the account is unlocked too."""
+def reset_password(session: Session, actor: User | None, user: User, new: str, via: str = "cli",
+                   temporary: bool = False) -> None:
+    """Set another user's password (administrator or command line); policy as :func:`check_password_policy`
+    (ValidationError ``weak_password``). ``temporary`` (the administrator's reset page, ``set-password
+    --temporary``): the user must change it at the next sign-in (``must_change_password``). Recorded as
+    ``password_reset``; the user's tokens are revoked, their sessions end and the account is unlocked too
+    (OWASP ASVS 4.0.3 V2.1, V3.3.3; 21 CFR Part 11 §11.300(b))."""
     check_password_policy(new, user.username)
     user.set_password(new)
-    history.record(session, actor, "password_reset", "user", user.id, username=user.username, via=via)
+    user.must_change_password = temporary
+    history.record(session, actor, "password_reset", "user", user.id, username=user.username, via=via,
+                   **({"temporary": True} if temporary else {}))
     revoke_all_tokens(session, actor, user)
     end_all_sessions(session, actor, user, "password_reset")
     unlock(session, actor, user, via=via)
+
+
+def temporary_password(length: int = 16) -> str:
+    """A random password that passes :func:`check_password_policy` (letters, digits and a symbol; ~90 bits from
+    :mod:`secrets`), for an administrator to hand over once; never stored in clear or logged."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        body = "".join(secrets.choice(alphabet) for _ in range(length - 1))
+        pw = body[: length // 2] + secrets.choice("-_.!@#%") + body[length // 2:]
+        if any(c.isdigit() for c in pw) and any(c.isalpha() for c in pw) and pw.lower() not in COMMON_PASSWORDS:
+            return pw
 
 
 def update_user(session: Session, actor: User | None, user: User, *, role: str | None = None,

@@ -1,5 +1,11 @@
 """Sign-in (lockout and rate limit) and sign-out, the user's own account page (password, API tokens) and the
-administrator's user page (role, department, active, unlock); every other page requires a signed-in user."""
+administrator's pages: users (create, role, department, deactivate/reactivate, unlock, password reset to a
+temporary password) and departments (create, rename); every other page requires a signed-in user, and a user
+with a temporary password reaches only /account until they change it.
+
+Every administrator change goes through cmsflow.auth.service, which checks the password policy and records it in
+the history — the same functions as the command line (OWASP ASVS 4.0.3 V2.1, V3.3, V7.1; 21 CFR Part 11
+§11.10(d), §11.300)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -9,7 +15,7 @@ from sqlmodel import select
 
 from cmsflow.auth import permissions
 from cmsflow.auth import service as accounts
-from cmsflow.auth.forms import ChangePasswordForm, LoginForm
+from cmsflow.auth.forms import ChangePasswordForm, DepartmentForm, LoginForm, NewUserForm, ResetPasswordForm
 from cmsflow.auth.models import ROLES, Department, User
 from cmsflow.core.db import db_session, utcnow
 from cmsflow.core.errors import CmsflowError
@@ -30,7 +36,15 @@ def _require_login():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=req.full_path if req.method == "GET" else None))
     permissions.check_route(current_user, req.endpoint)
+    if current_user.must_change_password and req.endpoint not in WHILE_TEMPORARY:
+        flash(_("请先修改临时密码"), "error")
+        return redirect(url_for("auth.account"))
     return None
+
+
+# What a user whose password is temporary (set by an administrator) may still open: their account page to change
+# it, the sign-out, static files and the language switch (OWASP ASVS 4.0.3 V2.1; 21 CFR Part 11 §11.300(b)).
+WHILE_TEMPORARY = frozenset({"auth.account", "auth.logout", "static", "web.static", "web.set_language"})
 
 
 def _safe_next(target: str | None) -> str:
@@ -113,14 +127,132 @@ def _admin_only() -> None:
         abort(403)
 
 
-@blueprint.get("/admin/users")
-def users():
-    """User administration (administrator): role, department, active flag, unlock; every change is recorded."""
-    _admin_only()
+def _role_choices() -> list[tuple[str, str]]:
+    from cmsflow.web.views import ROLE_LABELS  # the one label map of the roles (translated)
+
+    return [(r, str(ROLE_LABELS.get(r, r))) for r in ROLES]
+
+
+def _departments() -> list[Department]:
+    return list(db_session().exec(select(Department).order_by(Department.code)))
+
+
+def _new_user_form() -> NewUserForm:
+    form = NewUserForm()
+    form.role.choices = _role_choices()
+    form.department.choices = [("", "—")] + [(d.code, f"{d.code} {d.name}") for d in _departments()]
+    return form
+
+
+def _users_page(form: NewUserForm | None = None, status: int = 200):
     s = db_session()
     return render_template("auth/users.html", users=s.exec(select(User).order_by(User.username)).all(),
-                           departments=s.exec(select(Department).order_by(Department.code)).all(),
-                           roles=ROLES, locked=accounts.locked_names(s))
+                           departments=_departments(), roles=ROLES, locked=accounts.locked_names(s),
+                           form=form or _new_user_form()), status
+
+
+@blueprint.get("/admin/users")
+def users():
+    """User administration (administrator): create users, role, department, deactivate/reactivate, unlock,
+    reset a password; every change is recorded."""
+    _admin_only()
+    return _users_page()
+
+
+def _shown_once(title: str, user: User, password: str):
+    """The page that shows a generated temporary password, this once (pages are sent ``no-store``)."""
+    return render_template("auth/temporary_password.html", title=title, user=user, password=password)
+
+
+def _field_of(form: NewUserForm, exc: CmsflowError):
+    """The field a refusal of :func:`accounts.create_user` is about (its message is shown under it)."""
+    if exc.code == "weak_password":
+        return form.password
+    if "部门" in exc.message:
+        return form.department
+    if "角色" in exc.message:
+        return form.role
+    return form.full_name if exc.code == "invalid_name" else form.username
+
+
+@blueprint.post("/admin/users/new")
+def create_user():
+    """Create a user: username, full name, role, department, and an initial password that passes the policy or
+    a generated one shown once. The password is temporary: the user changes it at the first sign-in. Invalid
+    input re-renders the page (400) with the message and the input, except the password."""
+    _admin_only()
+    form = _new_user_form()
+    if not form.validate_on_submit():
+        return _users_page(form, 400)
+    generated = bool(form.generate.data)
+    password = accounts.temporary_password() if generated else (form.password.data or "")
+    s = db_session()
+    try:
+        user = accounts.create_user(s, form.username.data.strip(), password, form.role.data,
+                                    form.department.data or None, (form.full_name.data or "").strip(),
+                                    actor=current_user, via="web", temporary=True)
+        commit()
+    except CmsflowError as exc:
+        s.rollback()
+        _field_of(form, exc).errors.append(exc.message)
+        return _users_page(form, 400)
+    flash(_("用户 %(u)s 已创建；首次登录时须修改密码", u=user.username), "success")
+    if generated:
+        return _shown_once(_("新用户的临时密码"), user, password)
+    return redirect(url_for(".users"))
+
+
+@blueprint.post("/admin/users/<int:user_id>/active")
+def set_user_active(user_id: int):
+    """Deactivate (``active=0``: their sessions end and API tokens are revoked, for good) or reactivate a user;
+    an administrator cannot deactivate themselves (the service refuses)."""
+    _admin_only()
+    s = db_session()
+    user = s.get(User, user_id) or abort(404)
+    active = request.form.get("active") == "1"
+    try:
+        changes = accounts.update_user(s, current_user, user, active=active, via="web")
+        commit()
+    except CmsflowError as exc:
+        s.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".users"))
+    if not changes:
+        flash(_("没有变更"), "success")
+    elif active:
+        flash(_("用户 %(u)s 已启用", u=user.username), "success")
+    else:
+        flash(_("用户 %(u)s 已停用；其会话已结束，API 令牌已吊销", u=user.username), "success")
+    return redirect(url_for(".users"))
+
+
+@blueprint.route("/admin/users/<int:user_id>/password", methods=["GET", "POST"])
+def reset_password(user_id: int):
+    """Reset another user's password to a temporary one (typed, policy checked, or generated and shown once):
+    their sessions end, their tokens are revoked, the account is unlocked, and they must change it at the next
+    sign-in. One's own password is changed on /account."""
+    _admin_only()
+    s = db_session()
+    user = s.get(User, user_id) or abort(404)
+    if user.id == current_user.id:
+        flash(_("请在“我的账户”中修改自己的密码"), "error")
+        return redirect(url_for(".account"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        generated = bool(form.generate.data)
+        password = accounts.temporary_password() if generated else (form.password.data or "")
+        try:
+            accounts.reset_password(s, current_user, user, password, via="web", temporary=True)
+            commit()
+        except CmsflowError as exc:
+            s.rollback()
+            form.password.errors.append(exc.message)
+            return render_template("auth/reset_password.html", form=form, user=user), 400
+        flash(_("用户 %(u)s 的密码已重置；其下次登录时须修改密码", u=user.username), "success")
+        if generated:
+            return _shown_once(_("重置后的临时密码"), user, password)
+        return redirect(url_for(".users"))
+    return render_template("auth/reset_password.html", form=form, user=user), 400 if form.errors else 200
 
 
 @blueprint.post("/admin/users/<int:user_id>")
@@ -149,3 +281,55 @@ def unlock_user(user_id: int):
     commit()
     flash(_("账户 %(u)s 已解锁", u=user.username) if done else _("账户 %(u)s 未被锁定", u=user.username), "success")
     return redirect(url_for(".users"))
+
+
+# --- departments ----------------------------------------------------------------------------------------------
+
+def _departments_page(form: DepartmentForm | None = None, rename: dict | None = None, status: int = 200):
+    """``rename``: ``{"id": department id, "name": the input, "error": message}`` of a refused rename."""
+    return render_template("auth/departments.html", rows=accounts.departments_with_counts(db_session()),
+                           form=form or DepartmentForm(), rename=rename or {}), status
+
+
+@blueprint.get("/admin/departments")
+def departments():
+    """Departments with their numbers of users; create and rename (administrator). A department is never
+    deleted here: users and records refer to it."""
+    _admin_only()
+    return _departments_page()
+
+
+@blueprint.post("/admin/departments/new")
+def create_department():
+    """Create a department (code 2–32 of A–Z 0–9 _ -, unique; a refused one re-renders the form, 400)."""
+    _admin_only()
+    form = DepartmentForm()
+    if not form.validate_on_submit():
+        return _departments_page(form, status=400)
+    s = db_session()
+    try:
+        dept = accounts.create_department(s, form.code.data, form.name.data, actor=current_user, via="web")
+        commit()
+    except CmsflowError as exc:
+        s.rollback()
+        (form.name if "名称" in exc.message else form.code).errors.append(exc.message)
+        return _departments_page(form, status=400)
+    flash(_("部门 %(c)s 已创建", c=dept.code), "success")
+    return redirect(url_for(".departments"))
+
+
+@blueprint.post("/admin/departments/<int:department_id>")
+def rename_department(department_id: int):
+    """Rename a department (its code stays); a blank or too long name re-renders the page with the input (400)."""
+    _admin_only()
+    s = db_session()
+    dept = s.get(Department, department_id) or abort(404)
+    name = request.form.get("name", "")
+    try:
+        changed = accounts.rename_department(s, current_user, dept, name, via="web")
+        commit()
+    except CmsflowError as exc:
+        s.rollback()
+        return _departments_page(rename={"id": dept.id, "name": name, "error": exc.message}, status=400)
+    flash(_("部门 %(c)s 已更名为 %(n)s", c=dept.code, n=dept.name) if changed else _("没有变更"), "success")
+    return redirect(url_for(".departments"))

@@ -1,0 +1,28 @@
+"""user_account.must_change_password: a password set by an administrator is temporary
+
+Revision ID: b4f0abea59bd
+Revises: c4a9e2d7f318
+Create Date: 2026-12-03 13:30:00
+
+Set when an administrator resets a password on /admin/users (or ``set-password --temporary``), cleared when the
+user changes it; while set, the pages send the user to /account and the API issues no token (OWASP ASVS 4.0.3
+2.1.x/2.5; 21 CFR Part 11 §11.300(b)). Existing accounts: false.
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = 'b4f0abea59bd'
+down_revision = 'c4a9e2d7f318'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('user_account') as batch:
+        batch.add_column(sa.Column('must_change_password', sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('user_account') as batch:
+        batch.drop_column('must_change_password')
