@@ -121,13 +121,15 @@ def test_a_reset_forces_the_user_to_the_account_page_until_they_change_it(app, o
     for path in ("/", "/documents/", "/nonconformities/"):
         res = client.get(path)
         assert res.status_code == 302 and res.headers["Location"].endswith("/account"), path
-    assert client.get("/account").status_code == 200
+    account = client.get("/account")
+    assert account.status_code == 200 and 'id="temporary-password"' in account.get_data(as_text=True)
     assert "请先修改临时密码" in client.get("/", follow_redirects=True).get_data(as_text=True)
     assert client.get("/static/web/app.css").status_code == 200
     res = client.post("/api/v1/auth/token", json={"username": "staff_ene", "password": "reset-secret-77"})
     assert res.status_code == 403 and res.get_json()["error"]["code"] == "password_change_required"
     assert _change_password(client, "reset-secret-77").status_code == 302
     assert not _user(app, "staff_ene").must_change_password
+    assert 'id="temporary-password"' not in client.get("/account").get_data(as_text=True)
     assert client.get("/documents/").status_code == 200
     assert Api(app.test_client(), "staff_ene", NEW_PASSWORD).get("/tasks").status_code == 200
 
