@@ -44,4 +44,4 @@ class ResetPasswordForm(FlaskForm):
 class DepartmentForm(FlaskForm):
     code = StringField(_l("部门编码"), validators=[DataRequired()],  # the rule and its message: the service's
                        description=_l("2–32 位大写字母、数字、下划线或连字符，创建后不可修改"))
-    name = StringField(_l("部门名称"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("部门名称"), validators=[DataRequired()])

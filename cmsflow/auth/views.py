@@ -257,13 +257,17 @@ def reset_password(user_id: int):
 
 @blueprint.post("/admin/users/<int:user_id>")
 def update_user(user_id: int):
+    """Role and department (and, without ``keep_active=1``, the active flag: ticked ``active=1`` or not)."""
     _admin_only()
     s = db_session()
     user = s.get(User, user_id) or abort(404)
     f = request.form
     try:
+        # the page's row form leaves the active flag alone (``keep_active``; deactivation has its own button), so a
+        # save never revives an account another administrator deactivated meanwhile
+        active = None if f.get("keep_active") == "1" else f.get("active") == "1"
         changes = accounts.update_user(s, current_user, user, role=f.get("role"),
-                                       department_code=f.get("department", ""), active=f.get("active") == "1")
+                                       department_code=f.get("department", ""), active=active)
         commit()
     except CmsflowError as exc:
         s.rollback()

@@ -159,6 +159,12 @@ def test_deactivation_on_the_page_ends_the_sessions_and_reactivation_lets_them_s
                      follow_redirects=True)
     assert "不能取消自己的角色或停用自己的账号" in res.get_data(as_text=True)
     assert _user(app, "admin").active
+    admin.post(f"/admin/users/{org['staff_prd']}", data={"csrf_token": csrf, "role": "staff", "department": "ENE",
+                                                         "keep_active": "1"})  # the row's save keeps it inactive
+    assert not _user(app, "staff_prd").active and _user(app, "staff_prd").department_id is not None
+    admin.post(f"/admin/users/{org['staff_ene2']}", data={"csrf_token": csrf, "role": "staff", "department": "PRD",
+                                                          "keep_active": "1"})
+    assert _user(app, "staff_ene2").active  # ... and an active account active
     res = admin.post(f"/admin/users/{org['staff_prd']}/active", data={"csrf_token": csrf, "active": "1"},
                      follow_redirects=True)
     assert "已启用" in res.get_data(as_text=True)
