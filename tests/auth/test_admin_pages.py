@@ -63,7 +63,7 @@ def test_the_users_table_has_a_header_for_every_cell_and_full_role_labels(app, o
     own = next(row for row in rows if ">admin<" in row)  # no control that would demote, deactivate or reset oneself
     assert '<select name="role"' not in own and "停用" not in own and "重置密码" not in own
     res = admin.get(f"/admin/users/{org['admin']}/password")  # one's own password: on /account, with the current
-    assert res.status_code == 302 and res.headers["Location"].endswith("/account")
+    assert res.status_code == 302 and res.headers["Location"].endswith("/documents/")
 
 
 def test_the_admin_creates_a_user_who_signs_in_and_must_change_the_password(app, org):
@@ -125,6 +125,11 @@ def test_a_reset_forces_the_user_to_the_account_page_until_they_change_it(app, o
     assert account.status_code == 200 and 'id="temporary-password"' in account.get_data(as_text=True)
     assert "请先修改临时密码" in client.get("/", follow_redirects=True).get_data(as_text=True)
     assert client.get("/static/web/app.css").status_code == 200
+    res = client.get("/lang/en?next=/documents/")  # the language switch stays usable ...
+    assert res.status_code == 302 and res.headers["Location"].endswith("/documents/")
+    assert "Please change your temporary password first" in client.get("/", follow_redirects=True).get_data(
+        as_text=True)  # ... and the message is translated
+    client.get("/lang/zh_CN")
     res = client.post("/api/v1/auth/token", json={"username": "staff_ene", "password": "reset-secret-77"})
     assert res.status_code == 403 and res.get_json()["error"]["code"] == "password_change_required"
     assert _change_password(client, "reset-secret-77").status_code == 302
