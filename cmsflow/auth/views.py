@@ -43,7 +43,8 @@ def _require_login():
 
 
 # What a user whose password is temporary (set by an administrator) may still open: their account page to change
-# it, the sign-out, static files and the language switch (OWASP ASVS 4.0.3 V2.1; 21 CFR Part 11 §11.300(b)).
+# it, the sign-out, static files and the language switch (OWASP ASVS 4.0.3 V2.1; 21 CFR Part 11 §11.300(b)). The
+# last three are public routes too (the hook returns before this check); they are listed so the rule reads whole.
 WHILE_TEMPORARY = frozenset({"auth.account", "auth.logout", "static", "web.static", "web.set_language"})
 
 
