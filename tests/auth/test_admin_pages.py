@@ -63,7 +63,7 @@ def test_the_users_table_has_a_header_for_every_cell_and_full_role_labels(app, o
     own = next(row for row in rows if ">admin<" in row)  # no control that would demote, deactivate or reset oneself
     assert '<select name="role"' not in own and "停用" not in own and "重置密码" not in own
     res = admin.get(f"/admin/users/{org['admin']}/password")  # one's own password: on /account, with the current
-    assert res.status_code == 302 and res.headers["Location"].endswith("/documents/")
+    assert res.status_code == 302 and res.headers["Location"].endswith("/account")
 
 
 def test_the_admin_creates_a_user_who_signs_in_and_must_change_the_password(app, org):
