@@ -100,6 +100,11 @@ def test_a_generated_password_is_shown_once_and_passes_the_policy(app, org):
     assert password not in admin.get("/admin/users").get_data(as_text=True)
     assert _login(app, "sun", password)[1].status_code == 302
     assert _user(app, "sun").must_change_password
+    res = admin.post(f"/admin/users/{org['top']}/password", data={"csrf_token": token, "generate": "y"})
+    reset = re.search(r'<code class="temporary-password">([^<]+)</code>', res.get_data(as_text=True)).group(1)
+    assert res.status_code == 200 and reset != password
+    client, res = _login(app, "top", reset)
+    assert res.status_code == 302 and client.get("/").headers["Location"].endswith("/account")
 
 
 # --- password reset ---------------------------------------------------------------------------------------------
