@@ -20,7 +20,7 @@ from cmsflow.core import signals
 from cmsflow.core.db import is_postgres, utcnow
 from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
-from cmsflow.workflow import engine, failures, taskforms
+from cmsflow.workflow import engine, failures, segregation, taskforms, taskschemas
 from cmsflow.workflow.assignment import assign, inbox_filter, may_act
 from cmsflow.workflow.models import HumanTask, ProcessInstance, ProcessSpec, Signature
 from cmsflow.workflow.restricted import current_step
@@ -153,6 +153,7 @@ def _sync_tasks(session: Session, inst: ProcessInstance, wf) -> None:
                         signature_meaning=t.properties.get("signature"), subject_type=inst.subject_type,
                         subject_id=inst.subject_id, due_at=utcnow() + timedelta(days=due_days))
         assign(session, row, t.data)
+        segregation.route(session, row, t.data)  # a signed step never goes to its author or another step's signer
         session.add(row)
     session.flush()
 
@@ -173,6 +174,8 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
         raise NotFound("任务不存在")
     if not may_act(session, user, task):
         raise PermissionDenied("这不是您的任务")
+    decision, comment, data = taskschemas.validate(task.form, decision, comment, password, data)
+    segregation.check_signer(session, task, user)
     _check_decision(session, task, user, decision, comment, password)
     return _complete_or_note(session, task, user, taskforms.Submission(decision, comment or "", dict(data or {})))
 
