@@ -21,6 +21,7 @@ would otherwise read as "同意" in the record.
 """
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -36,6 +37,7 @@ Short = Annotated[str, StringConstraints(max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10000)]
 Number = Short | int | float
 Ref = Short | int  # a user (username or id), a record id
+Day = Short | date  # an ISO date (the demo and services hand dates)
 
 
 class _Data(BaseModel):
@@ -71,7 +73,7 @@ class CarbonEvidence(_Data):
 class ReviewPrepare(_Data):
     commentary: dict[Short, Text | None] | None = None
     attendees: Text | list[Short] | None = None
-    planned_on: Short | None = None
+    planned_on: Day | None = None
 
 
 class ReviewOutputs(_Data):
@@ -84,14 +86,14 @@ class ReviewOutputs(_Data):
     system_changes: Text | None = None
     improvement: Text | None = None
     resource_needs: Text | None = None
-    held_on: Short | None = None
+    held_on: Day | None = None
     attendees: Text | list[Short] | None = None
     decisions: list[dict[Short, Any]] | None = None
 
 
 class AuditPlan(_Data):
-    start_date: Short | None = None
-    end_date: Short | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     team: list[Ref] | None = None
     auditees: list[Ref] | None = None
     clauses: list[Short] | None = None
