@@ -162,9 +162,11 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
                   comment: str = "", password: str | None = None, data: dict | None = None) -> HumanTask:
     """Complete a human task as ``user``; ``data`` is the form input, handed to the form's handler.
 
-    Raises NotFound (unknown task), PermissionDenied (not the caller's task, or wrong signature
-    password), ValidationError (missing/unknown decision, reject without comment) and Conflict (the
-    task is no longer open, or a concurrent step won).
+    Raises NotFound (unknown task), PermissionDenied (not the caller's task, wrong signature password, or
+    ``segregation_of_duties``: the signer authored the version or signed another step of it —
+    :mod:`cmsflow.workflow.segregation`), ValidationError (``invalid_task_input``: a field the form does not
+    declare, or of the wrong type or length — :mod:`cmsflow.workflow.taskschemas`; missing/unknown decision,
+    reject without comment) and Conflict (the task is no longer open, or a concurrent step won).
     WorkflowFailure (500) when the form handler, a script or a service task of the step raises: the session is
     then rolled back (the instance, its tasks and the business records stay as they were), the failure and the
     submission are noted on the instance for the administrator (``failures``) and that note alone is committed.
