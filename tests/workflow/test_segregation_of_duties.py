@@ -119,3 +119,16 @@ def test_an_ordinary_document_still_goes_to_the_head_and_the_mr(app, api, org, n
     (approval,) = _tasks(api("mr"), "mr_approval")
     assert approval["assignment_note"] is None
     assert _complete(api("mr"), approval["id"]).status_code == 200
+
+
+def test_who_created_the_version_is_an_author_even_when_someone_else_submits_it(app, api, org, new_procedure):
+    from cmsflow.documents.models import DocumentVersion
+
+    a, doc = new_procedure(title="温室气体排放管理程序")
+    with app.app_context(), session_scope() as s:  # the MR wrote this version; ENE staff submit it
+        s.exec(select(DocumentVersion).where(DocumentVersion.document_id == doc["id"])).one().created_by_id = org["mr"]
+    assert a.post(f"/documents/{doc['id']}/submit").status_code == 200
+    assert _complete(api("head_ene"), _tasks(api("head_ene"), "review")[0]["id"]).status_code == 200
+    assert not _tasks(api("mr"), "mr_approval")
+    (task,) = _tasks(api("top"), "mr_approval")
+    assert task["assignment_note"] == "管理者代表为本文件作者，已转由最高管理者审批"
