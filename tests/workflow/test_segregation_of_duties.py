@@ -132,3 +132,26 @@ def test_who_created_the_version_is_an_author_even_when_someone_else_submits_it(
     assert not _tasks(api("mr"), "mr_approval")
     (task,) = _tasks(api("top"), "mr_approval")
     assert task["assignment_note"] == "管理者代表为本文件作者，已转由最高管理者审批"
+
+
+def test_an_audit_report_led_by_the_mr_is_approved_by_top_management(app, api, org):
+    from tests.audits.test_internal_audit_api import CLAUSES, _this_month, approved_programme
+
+    prog = approved_programme(api, [{"title": "能源管理部专项审核", "month": _this_month(), "departments": ["ENE"],
+                                     "clauses": CLAUSES, "lead_auditor": "mr"}])
+    audit_id = prog["audits"][0]["id"]
+    mr = api("mr")
+    res = mr.post(f"/audits/{audit_id}/steps/plan_audit", json={"data": {
+        "start_date": "2026-12-01", "end_date": "2026-12-02", "team": [], "auditees": ["head_ene"]}})
+    assert res.status_code == 200, res.get_json()
+    assert mr.post(f"/audits/{audit_id}/steps/prepare_checklist", json={}).status_code == 200
+    for line in mr.get(f"/audits/{audit_id}").get_json()["checklist"]:
+        assert mr.client.put(f"/api/v1/audits/{audit_id}/checklist/{line['id']}", headers=mr.headers, json={
+            "result": "conformity", "objective_evidence": "文件受控"}).status_code == 200
+    assert mr.post(f"/audits/{audit_id}/steps/record_findings", json={}).status_code == 200
+    res = mr.post(f"/audits/{audit_id}/steps/draft_report", json={"data": {"summary": "按计划完成。",
+                                                                           "conclusion": "体系有效。"}})
+    assert res.status_code == 200, res.get_json()
+    assert not _tasks(mr, "approve_report")
+    (task,) = _tasks(api("top"), "approve_report")
+    assert task["assignment_note"] == "管理者代表为本审核报告作者，已转由最高管理者审批"
