@@ -14,7 +14,9 @@ revision) is not a second step.
 Who is excluded from a signed step (``excluded(session, inst_id, task_name, subject_type, data)``):
 
 * the authors: ``data["author_id"]`` (who submitted) and what the subject's resolver adds (registered with
-  :func:`register_authors`; documents add the person who created the version being approved);
+  :func:`register_authors`): documents — who created the version being approved; audits — the lead auditor
+  (author of the report); maturity evaluations — the lead evaluator; carbon compliance cycles — who proposed
+  the plan. Management-review minutes are signed by the chair who recorded them, as is usual;
 * everyone who signed another step of the same instance.
 
 Who gets the task instead ("the next person entitled", :data:`FALLBACK`):
