@@ -359,6 +359,7 @@ def _retry_task(session: Session, inst: ProcessInstance, failure: dict) -> str:
     user = session.get(User, failure.get("user_id") or 0)
     if user is None or not user.active or not may_act(session, user, task):
         raise Conflict("原提交人已不能办理该任务，请由有权办理的人重新提交", code="retry_not_possible")
+    segregation.check_signer(session, task, user)  # the signer may since have become excluded (signed another step)
     if not failure.get("retry", True):
         raise Conflict("提交的表单数据未能保存，请原提交人重新提交", code="retry_not_possible")
     submission = taskforms.Submission(failure.get("decision"), failure.get("comment") or "", failure.get("data") or {})
