@@ -77,6 +77,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "IMPORT_MAX_COLUMNS": int(os.environ.get("CMSFLOW_IMPORT_MAX_COLUMNS", "60")),
         # ISO 8601 durations used by the BPMN timers
         "REVIEW_REMINDER_AFTER": os.environ.get("CMSFLOW_REVIEW_REMINDER_AFTER", "P3D"),
+        # Segregation of duties on signed steps (cmsflow/workflow/segregation.py): nobody signs a step of a version
+        # they authored or two steps of the same version. A very small organisation may relax it (0); each use is
+        # then recorded in the history.
+        "SEGREGATION_OF_DUTIES": os.environ.get("CMSFLOW_SEGREGATION_OF_DUTIES", "1") not in ("0", "false", "no"),
         "TASK_DUE_AFTER_DAYS": int(os.environ.get("CMSFLOW_TASK_DUE_AFTER_DAYS", "5")),
         # Corrective actions: each step is due after STEP_DUE days (then reminded) and escalated to the
         # management representative after STEP_ESCALATION days; effectiveness is verified no earlier

@@ -191,7 +191,7 @@ def version_file(doc_id: int, number: int):
 
 def _task_json(t: HumanTask) -> dict:
     return {"id": t.id, "name": t.name, "title": t.title, "process": t.process_id, "lane": t.lane,
-            "form": t.form, "signature": t.signature_meaning,
+            "form": t.form, "signature": t.signature_meaning, "assignment_note": t.assignment_note,
             "subject": {"type": t.subject_type, "id": t.subject_id},
             "created_at": t.created_at.isoformat(), "due_at": t.due_at.isoformat() if t.due_at else None}
 
@@ -211,8 +211,8 @@ def complete_task(task_id: int):
     if not isinstance(data, dict):
         raise ValidationError("data 必须是对象", code="invalid_json")
     task = workflow.complete_task(db_session(), task_id, g.api_user, decision=body.get("decision"),
-                                  comment=str(body.get("comment") or ""), password=body.get("password"),
-                                  data=data)
+                                  comment=body.get("comment"), password=body.get("password"),
+                                  data=data)  # types and lengths: cmsflow/workflow/taskschemas.py
     commit()
     return jsonify({"task": _task_json(task), "status": task.status})
 

@@ -16,12 +16,19 @@ from cmsflow.auth.service import users_in_role
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import ValidationError
 from cmsflow.history import service as history
+from cmsflow.workflow import segregation, services, taskforms
 from cmsflow.workflow import service as workflow
-from cmsflow.workflow import services, taskforms
 from cmsflow.workflow.models import HumanTask, Notification
 
 SUBJECT = compliance.SUBJECT
 ZERO = Decimal(0)
+
+
+@segregation.register_authors(SUBJECT)
+def _plan_authors(session: Session, data: dict) -> set[int]:
+    """The compliance plan's author is who proposed it: they do not approve it (segregation of duties)."""
+    cycle = session.get(ComplianceCycle, data.get("cycle_id") or 0)
+    return {cycle.decided_by_id} if cycle is not None and cycle.decided_by_id else set()
 
 
 @taskforms.register("carbon_compliance_emissions")

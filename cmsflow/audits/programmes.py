@@ -19,8 +19,8 @@ from cmsflow.history import service as history
 from cmsflow.nonconformities.service import find_user, parse_date
 from cmsflow.standards import service as standards
 from cmsflow.standards.library import Standard
+from cmsflow.workflow import segregation, services
 from cmsflow.workflow import service as workflow
-from cmsflow.workflow import services
 
 PROGRAMME = "audit_programme"
 AUDIT = "audit"
@@ -189,6 +189,13 @@ def approve_audit_programme(step, data: dict) -> dict:
     history.record(session, step.actor, "programme_approved", PROGRAMME, prog.id, audits=started)
     _changed(session, prog)
     return {"audits_started": started}
+
+
+@segregation.register_authors(AUDIT)
+def _report_authors(session: Session, data: dict) -> set[int]:
+    """The audit report's author is the lead auditor: they do not approve it (segregation of duties)."""
+    audit = session.get(Audit, data.get("audit_id") or 0)
+    return {audit.lead_auditor_id} if audit is not None and audit.lead_auditor_id else set()
 
 
 def start_audit_process(session: Session, audit: Audit, actor) -> None:

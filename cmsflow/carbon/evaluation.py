@@ -32,8 +32,8 @@ from cmsflow.core.runtime import config, file_store
 from cmsflow.documents import templating
 from cmsflow.history import service as history
 from cmsflow.nonconformities.service import find_user, parse_date
+from cmsflow.workflow import segregation, services, taskforms
 from cmsflow.workflow import service as workflow
-from cmsflow.workflow import services, taskforms
 from cmsflow.workflow.models import HumanTask, Notification
 
 SUBJECT = "maturity_evaluation"
@@ -117,6 +117,12 @@ def _ev(session: Session, task: HumanTask) -> MaturityEvaluation:
     ev = get(session, task.subject_id)
     ev.lock_version += 1
     return ev
+
+
+@segregation.register_authors(SUBJECT)
+def _report_authors(_session: Session, data: dict) -> set[int]:
+    """The evaluation report's author is the lead evaluator: they do not approve it (segregation of duties)."""
+    return {int(data["lead_evaluator_id"])} if data.get("lead_evaluator_id") else set()
 
 
 @taskforms.register("maturity_plan")

@@ -95,7 +95,8 @@ def step(ev_id: int, step: str):
     try:
         service.complete_step(s, ev, current_user, step, decision=f.get("decision") or None,
                               comment=f.get("comment", ""),
-                              data={"result": f.get("result", ""), "evidence": f.get("evidence", "")})
+                              data={"result": f.get("result", ""), "evidence": f.get("evidence", "")}
+                              if step == "evaluate_obligation" else {})  # the fields the step declares
         commit()
         flash(_("已提交"), "success")
         return redirect(url_for(".detail", ev_id=ev_id))

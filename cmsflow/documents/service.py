@@ -21,8 +21,8 @@ from cmsflow.documents import templating
 from cmsflow.documents.models import DOC_TYPES, Document, DocumentClause, DocumentVersion
 from cmsflow.history import service as history
 from cmsflow.standards import service as standards
+from cmsflow.workflow import segregation, services
 from cmsflow.workflow import service as workflow
-from cmsflow.workflow import services
 
 PROCESS_ID = "document_approval"
 SUBJECT = "document"
@@ -211,13 +211,32 @@ def _new_version(session: Session, doc: Document, actor: User, values: dict, sum
     return row
 
 
+@segregation.register_authors(SUBJECT)
+def _version_authors(session: Session, data: dict) -> set[int]:
+    """The authors of the version under approval: who created it (besides who submitted it)."""
+    row = session.get(DocumentVersion, data.get("version_id") or 0)
+    return {row.created_by_id} if row is not None and row.created_by_id else set()
+
+
+def _precheck_signers(session: Session, actor: User, doc: Document, latest: DocumentVersion) -> None:
+    """Segregation of duties before anything is stored: review, MR approval (and top approval for a manual or
+    policy) each need a distinct signer who did not author the version; ValidationError ``no_eligible_signer``."""
+    steps = [("部门负责人审核", "department_head", doc.department_id),
+             ("管理者代表批准", "management_representative", None)]
+    if doc.doc_type in ("manual", "policy"):
+        steps.append(("最高管理者批准", "top_management", None))
+    segregation.precheck(session, SUBJECT, steps, {actor.id, *([latest.created_by_id] if latest.created_by_id else [])})
+
+
 def submit(session: Session, actor: User, doc: Document) -> DocumentVersion:
-    """Send the latest draft into ``document_approval``; Conflict unless it is a draft."""
+    """Send the latest draft into ``document_approval``; Conflict unless it is a draft; ValidationError
+    ``no_eligible_signer`` when segregation of duties leaves nobody to sign a step (``_precheck_signers``)."""
     if actor.id != doc.author_id and not can_author(actor, doc.department_id):
         raise PermissionDenied("只有编制人或本部门人员可以提交审批")
     latest = version(session, doc, doc.current_version)
     if latest.status != "draft":
         raise Conflict("只有草稿可以提交审批", code="not_draft")
+    _precheck_signers(session, actor, doc, latest)
     latest.status = doc.status = "in_review"
     data = {"document_id": doc.id, "version_id": latest.id, "doc_type": doc.doc_type,
             "author_id": actor.id, "department_id": doc.department_id,

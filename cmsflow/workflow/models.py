@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 from cmsflow.core.db import utcnow
@@ -70,6 +70,10 @@ class HumanTask(SQLModel, table=True):
     completed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     decision: str | None = Field(default=None, max_length=20)
     comment: str | None = Field(default=None, sa_column=Column(Text))
+    # segregation of duties (cmsflow/workflow/segregation.py): why the task went to someone other than the lane's
+    # holder ("管理者代表为本文件作者，已转由最高管理者审批"), and the authors excluded from signing it
+    assignment_note: str | None = Field(default=None, max_length=500)
+    excluded_user_ids: list | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Signature(SQLModel, table=True):

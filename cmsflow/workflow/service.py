@@ -20,7 +20,7 @@ from cmsflow.core import signals
 from cmsflow.core.db import conflict_from, is_postgres, utcnow
 from cmsflow.core.errors import CmsflowError, Conflict, NotFound, PermissionDenied, ValidationError
 from cmsflow.history import service as history
-from cmsflow.workflow import engine, failures, signing, taskforms
+from cmsflow.workflow import engine, failures, segregation, signing, taskforms, taskschemas
 from cmsflow.workflow.assignment import assign, inbox_filter, may_act
 from cmsflow.workflow.models import HumanTask, ProcessInstance, ProcessSpec, Signature
 from cmsflow.workflow.restricted import current_step
@@ -156,6 +156,7 @@ def _sync_tasks(session: Session, inst: ProcessInstance, wf) -> None:
                         signature_meaning=t.properties.get("signature"), subject_type=inst.subject_type,
                         subject_id=inst.subject_id, due_at=utcnow() + timedelta(days=due_days))
         assign(session, row, t.data)
+        segregation.route(session, row, t.data)  # a signed step never goes to its author or another step's signer
         session.add(row)
     session.flush()
 
@@ -164,9 +165,11 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
                   comment: str = "", password: str | None = None, data: dict | None = None) -> HumanTask:
     """Complete a human task as ``user``; ``data`` is the form input, handed to the form's handler.
 
-    Raises NotFound (unknown task), PermissionDenied (not the caller's task, or wrong signature
-    password), ValidationError (missing/unknown decision, reject without comment) and Conflict (the
-    task is no longer open, or a concurrent step won).
+    Raises NotFound (unknown task), PermissionDenied (not the caller's task, wrong signature password, or
+    ``segregation_of_duties``: the signer authored the version or signed another step of it —
+    :mod:`cmsflow.workflow.segregation`), ValidationError (``invalid_task_input``: a field the form does not
+    declare, or of the wrong type or length — :mod:`cmsflow.workflow.taskschemas`; missing/unknown decision,
+    reject without comment) and Conflict (the task is no longer open, or a concurrent step won).
     WorkflowFailure (500) when the form handler, a script or a service task of the step raises: the session is
     then rolled back (the instance, its tasks and the business records stay as they were), the failure and the
     submission are noted on the instance for the administrator (``failures``) and that note alone is committed.
@@ -176,6 +179,8 @@ def complete_task(session: Session, task_id: int, user: User, decision: str | No
         raise NotFound("任务不存在")
     if not may_act(session, user, task):
         raise PermissionDenied("这不是您的任务")
+    decision, comment, data = taskschemas.validate(task.form, decision, comment, password, data)
+    segregation.check_signer(session, task, user)
     _check_decision(session, task, user, decision, comment, password)
     return _complete_or_note(session, task, user, taskforms.Submission(decision, comment or "", dict(data or {})))
 
@@ -364,6 +369,7 @@ def _retry_task(session: Session, inst: ProcessInstance, failure: dict) -> str:
     user = session.get(User, failure.get("user_id") or 0)
     if user is None or not user.active or not may_act(session, user, task):
         raise Conflict("原提交人已不能办理该任务，请由有权办理的人重新提交", code="retry_not_possible")
+    segregation.check_signer(session, task, user)  # the signer may since have become excluded (signed another step)
     if not failure.get("retry", True):
         raise Conflict("提交的表单数据未能保存，请原提交人重新提交", code="retry_not_possible")
     submission = taskforms.Submission(failure.get("decision"), failure.get("comment") or "", failure.get("data") or {})

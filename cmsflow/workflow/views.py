@@ -74,6 +74,10 @@ def task(task_id: int):
         except CmsflowError as exc:
             s.rollback()
             flash(exc.message, "error")
+            for name, msg in ((exc.details or {}).get("fields") or {}).items() if exc.code == "invalid_task_input" \
+                    else ():
+                if name in form:  # the field keeps its input and shows why it was refused
+                    form[name].errors = [*form[name].errors, msg]
             if row.form == "approval":
                 form.password.errors = [*form.password.errors, exc.message] if exc.code == "bad_signature" \
                     else form.password.errors

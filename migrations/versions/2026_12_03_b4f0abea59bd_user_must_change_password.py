@@ -1,7 +1,7 @@
 """user_account.must_change_password: a password set by an administrator is temporary
 
 Revision ID: b4f0abea59bd
-Revises: c4a9e2d7f318
+Revises: c4e8a91f2d37
 Create Date: 2026-12-03 13:30:00
 
 Set when an administrator resets a password on /admin/users (or ``set-password --temporary``), cleared when the
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'b4f0abea59bd'
-down_revision = 'c4a9e2d7f318'
+down_revision = 'c4e8a91f2d37'
 branch_labels = None
 depends_on = None
 
