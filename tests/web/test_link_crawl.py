@@ -1,0 +1,127 @@
+"""Every link a role is shown leads somewhere it may go (issue 20 item 2): signed in as each demo role, the
+crawler follows every ``href`` and GET form target reachable from the home page, two levels deep, and fails on
+any 403, 404 or 500 a link reached; a POST form's target must be allowed for the role by the route rules
+(:func:`cmsflow.auth.permissions.route_allowed`) — the crawler does not post."""
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from werkzeug.exceptions import HTTPException
+
+from cmsflow.auth.models import User
+from cmsflow.auth.permissions import route_allowed
+from cmsflow.core.db import session_scope
+from cmsflow.demo.seed import seed_demo
+from tests.conftest import signed_in
+
+# one user per role, and the head and staff of a second department
+CRAWLED = ["admin", "zhang.zong", "li.daibiao", "wang.neishen", "chen.nengyuan", "qian.jiliang",
+           "zhao.shengchan", "zheng.gongyi"]
+DEPTH = 2  # the home page's links, and the links on those pages
+CAP = 400  # pages fetched per role
+SKIPPED = ("/static/", "/logout", "/lang/")
+BAD = (403, 404, 500)
+
+
+class _Links(HTMLParser):
+    """Collects ``(kind, target)``: ("get", href or GET form action) and ("post", POST form action)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "a" and a.get("href"):
+            self.found.append(("get", a["href"]))
+        elif tag == "form":
+            method = (a.get("method") or "get").lower()
+            self.found.append(("post" if method == "post" else "get", a.get("action") or ""))
+
+
+def _targets(page: str, html: str) -> list[tuple[str, str]]:
+    """Same-site targets of a page, absolute paths with their query, fragments dropped."""
+    parser = _Links()
+    parser.feed(html)
+    out = []
+    for kind, target in parser.found:
+        if target.startswith(("mailto:", "javascript:", "#")):
+            continue
+        url = urlsplit(urljoin("http://localhost" + page, target))
+        if url.netloc != "localhost" or url.path.startswith(SKIPPED):
+            continue
+        out.append((kind, url.path + (f"?{url.query}" if url.query else "")))
+    return out
+
+
+def _endpoint(app, path: str, method: str = "GET") -> str | None:
+    """The endpoint a ``method`` request to ``path`` reaches (None: no route takes it)."""
+    try:
+        endpoint, _args = app.url_map.bind("localhost").match(urlsplit(path).path, method=method)
+    except HTTPException:
+        return None
+    return endpoint
+
+
+class _Crawl:
+    """One role's walk from "/": pages fetched up to DEPTH links away; the links of the last level, and every
+    POST form target, are checked against the route rules without being requested."""
+
+    def __init__(self, app, client, who: str, role: str):
+        self.app, self.client, self.who, self.role = app, client, who, role
+        self.failures: list[str] = []
+        self.seen, self.checked = {"/"}, set()
+        self.fetched = 0
+
+    def run(self) -> _Crawl:
+        level = [("/", None)]
+        for depth in range(DEPTH + 1):
+            following = []
+            for page, source in level[:max(CAP - self.fetched, 0)]:
+                following += self._visit(page, source, last=depth == DEPTH)
+            level = following
+        return self
+
+    def _visit(self, page: str, source: str | None, last: bool) -> list[tuple[str, str]]:
+        """Fetch ``page``; returns the new GET targets to follow (none on the last level)."""
+        res = self.client.get(page)
+        self.fetched += 1
+        if res.status_code in BAD:
+            self.failures.append(f"{self.who}: {source} → {page}: {res.status_code}")
+        if res.status_code != 200 or res.mimetype != "text/html":
+            return []
+        following = []
+        for kind, target in _targets(page, res.get_data(as_text=True)):
+            if kind == "post" or last:
+                self._check_rule(page, kind.upper(), target)
+            elif target not in self.seen:
+                self.seen.add(target)
+                following.append((target, page))
+        return following
+
+    def _check_rule(self, page: str, method: str, target: str) -> None:
+        if (method, target) in self.checked or (method == "GET" and target in self.seen):
+            return
+        self.checked.add((method, target))
+        endpoint = _endpoint(self.app, target, method)
+        if endpoint is None or not route_allowed(self.role, endpoint):
+            self.failures.append(f"{self.who}: {page} → {method} {target}: {endpoint or 'no route'} refused")
+
+
+def test_every_link_of_every_demo_role_leads_to_a_page_it_may_see(app, capsys):
+    with app.app_context(), session_scope() as s:
+        seed_demo(s)
+    with app.app_context(), session_scope() as s:
+        users = {u.username: (u.id, u.role) for u in s.exec(User.__table__.select()).all()}
+    failures, visited = [], {}
+    for username in CRAWLED:
+        user_id, role = users[username]
+        who = f"{username} ({role})"
+        crawl = _Crawl(app, signed_in(app, user_id), who, role).run()
+        visited[who] = crawl.fetched
+        failures += crawl.failures
+    with capsys.disabled():
+        print("\nlink crawl, pages fetched:", ", ".join(f"{k}: {v}" for k, v in visited.items()))
+    assert all(n > 10 for n in visited.values()), visited
+    assert not failures, "\n".join(failures)
