@@ -1,5 +1,5 @@
 """Every link a role is shown leads somewhere it may go (issue 20 item 2): signed in as each demo role, the
-crawler follows every ``href`` and GET form target reachable from the home page, two levels deep, and fails on
+crawler follows every ``href`` and GET form target reachable from the home page, three links deep, and fails on
 any 403, 404 or 500 a link reached; a POST form's target must be allowed for the role by the route rules
 (:func:`cmsflow.auth.permissions.route_allowed`) — the crawler does not post."""
 from __future__ import annotations
@@ -7,10 +7,12 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from sqlmodel import select
 from werkzeug.exceptions import HTTPException
 
 from cmsflow.auth.models import User
 from cmsflow.auth.permissions import route_allowed
+from cmsflow.carbon.models import Deviation
 from cmsflow.core.db import session_scope
 from cmsflow.demo.seed import seed_demo
 from tests.conftest import signed_in
@@ -18,7 +20,7 @@ from tests.conftest import signed_in
 # one user per role, and the head and staff of a second department
 CRAWLED = ["admin", "zhang.zong", "li.daibiao", "wang.neishen", "chen.nengyuan", "qian.jiliang",
            "zhao.shengchan", "zheng.gongyi"]
-DEPTH = 2  # the home page's links, and the links on those pages
+DEPTH = 3  # the home page's links, their links and theirs
 CAP = 400  # pages fetched per role
 SKIPPED = ("/static/", "/logout", "/lang/")
 BAD = (403, 404, 500)
@@ -125,3 +127,34 @@ def test_every_link_of_every_demo_role_leads_to_a_page_it_may_see(app, capsys):
         print("\nlink crawl, pages fetched:", ", ".join(f"{k}: {v}" for k, v in visited.items()))
     assert all(n > 10 for n in visited.values()), visited
     assert not failures, "\n".join(failures)
+
+
+def _nc_links(app, user_id: int, page: str) -> set[str]:
+    res = signed_in(app, user_id).get(page)
+    assert res.status_code == 200
+    return {t for _kind, t in _targets(page, res.get_data(as_text=True)) if t.startswith("/nonconformities/")}
+
+
+def test_a_nonconformity_link_is_drawn_only_for_who_may_see_it(app):
+    """The deviation table links the nonconformity it raised (ENE's): the ENE head sees it and gets the link;
+    ENE staff, who neither raised, own nor hold a task on it, may not see it and get no link (it was a 404)."""
+    with app.app_context(), session_scope() as s:
+        seed_demo(s)
+        users = {u.username: u.id for u in s.exec(User.__table__.select()).all()}
+        (nc_id,) = [d.nonconformity_id for d in s.exec(select(Deviation)) if d.nonconformity_id]
+    link = f"/nonconformities/{nc_id}"
+    assert link in _nc_links(app, users["chen.nengyuan"], "/carbon/")
+    assert signed_in(app, users["chen.nengyuan"]).get(link).status_code == 200
+    assert link not in _nc_links(app, users["qian.jiliang"], "/carbon/")
+    assert signed_in(app, users["qian.jiliang"]).get(link).status_code == 404
+
+
+def test_a_refused_page_shows_its_message_once(app, org):
+    client = signed_in(app, org["staff_ene"])
+    res = client.get("/carbon/factors")
+    assert res.status_code == 403
+    assert res.get_data(as_text=True).count("您的角色无权使用此功能") == 1
+    home = client.get("/").get_data(as_text=True)
+    assert "您的角色无权使用此功能" not in home  # nothing was left flashed for the next page
+    for hidden in ("/carbon/factors", "/carbon/maturity/"):
+        assert hidden not in client.get("/carbon/").get_data(as_text=True)
