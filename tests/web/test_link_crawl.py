@@ -15,6 +15,7 @@ from cmsflow.auth.permissions import route_allowed
 from cmsflow.carbon.models import Deviation
 from cmsflow.core.db import session_scope
 from cmsflow.demo.seed import seed_demo
+from cmsflow.reviews.models import ReviewAction
 from tests.conftest import signed_in
 
 # one user per role, and the head and staff of a second department
@@ -70,18 +71,19 @@ class _Crawl:
     """One role's walk from "/": pages fetched up to DEPTH links away; the links of the last level, and every
     POST form target, are checked against the route rules without being requested."""
 
-    def __init__(self, app, client, who: str, role: str):
-        self.app, self.client, self.who, self.role = app, client, who, role
+    def __init__(self, app, client, who: str, role: str, depth: int = DEPTH):
+        self.app, self.client, self.who, self.role, self.depth = app, client, who, role, depth
         self.failures: list[str] = []
         self.seen, self.checked = {"/"}, set()
         self.fetched = 0
 
-    def run(self) -> _Crawl:
-        level = [("/", None)]
-        for depth in range(DEPTH + 1):
+    def run(self, start: str = "/") -> _Crawl:
+        level = [(start, None)]
+        self.seen.add(start)
+        for depth in range(self.depth + 1):
             following = []
             for page, source in level[:max(CAP - self.fetched, 0)]:
-                following += self._visit(page, source, last=depth == DEPTH)
+                following += self._visit(page, source, last=depth == self.depth)
             level = following
         return self
 
@@ -158,3 +160,18 @@ def test_a_refused_page_shows_its_message_once(app, org):
     assert "您的角色无权使用此功能" not in home  # nothing was left flashed for the next page
     for hidden in ("/carbon/factors", "/carbon/maturity/"):
         assert hidden not in client.get("/carbon/").get_data(as_text=True)
+
+
+def test_staff_owning_a_review_action_reach_the_review_but_not_its_records(app):
+    """Staff see a management review only as the owner of one of its actions; its page then draws no link to
+    the input report or minutes (``reviews.docx`` is for the management system's people)."""
+    with app.app_context(), session_scope() as s:
+        seed_demo(s)
+        staff = s.exec(select(User).where(User.username == "qian.jiliang")).one()
+        action = s.exec(select(ReviewAction).order_by(ReviewAction.id)).first()
+        action.owner_id, review_id, staff_id = staff.id, action.review_id, staff.id
+        s.add(action)
+    page = f"/reviews/{review_id}"
+    crawl = _Crawl(app, signed_in(app, staff_id), "qian.jiliang (staff)", "staff", depth=1).run(page)
+    assert crawl.fetched > 1 and not crawl.failures, crawl.failures
+    assert "/docx" not in signed_in(app, staff_id).get(page).get_data(as_text=True)
