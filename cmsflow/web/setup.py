@@ -5,7 +5,7 @@ import logging
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, flash, g, jsonify, render_template, request, session
+from flask import Flask, current_app, g, jsonify, render_template, request, session
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_limiter import Limiter
@@ -18,6 +18,7 @@ from werkzeug.routing import IntegerConverter
 
 from cmsflow.core.db import conflict_from, db_session
 from cmsflow.core.errors import CmsflowError
+from cmsflow.web.links import can
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -84,7 +85,10 @@ def setup_web(app: Flask) -> None:
     @app.context_processor
     def _globals():
         return {"current_locale": "zh_CN" if str(get_locale()).startswith("zh") else "en",
-                "inbox_count": _inbox_count, "unread_notifications": _unread_count, "may": _may}
+                "inbox_count": _inbox_count, "unread_notifications": _unread_count}
+
+    # globals, not context: macros imported without context (``{% from ... import ... %}``) call them too
+    app.jinja_env.globals.update(can=can, may=can)
 
     tz = ZoneInfo(app.config["TIMEZONE"])
 
@@ -104,8 +108,7 @@ def setup_web(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
-        flash(_("表单已过期，请重新提交"), "error")
-        return render_template("error.html", message=exc.description, status=400), 400
+        return render_template("error.html", message=_("表单已过期，请重新提交"), status=400), 400
 
     for status in (403, 404, 405, 413, 429, 500):
         app.register_error_handler(status, _http_error)
@@ -120,13 +123,6 @@ def _refuse_unstorable_fields() -> None:
 
     fields = [request.args, request.form] if request.method in ("POST", "PUT", "PATCH") else [request.args]
     check_fields(*fields)
-
-
-def _may(endpoint: str) -> bool:
-    """Templates: whether the signed-in user's role may use ``endpoint`` (links to refused pages are hidden)."""
-    from cmsflow.auth.permissions import route_allowed
-
-    return route_allowed(current_user.role if current_user.is_authenticated else None, endpoint)
 
 
 def _security_headers(resp):
@@ -153,7 +149,7 @@ def _domain_error(exc: CmsflowError):
         if exc.details is not None:
             body["details"] = exc.details
         return jsonify({"error": body}), exc.status
-    flash(exc.message, "error")
+    # the page shows the message; flashing it as well printed it twice (issue 20 item 2)
     return render_template("error.html", message=exc.message, status=exc.status), exc.status
 
 
