@@ -18,9 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('user_account') as batch:
-        batch.add_column(sa.Column('must_change_password', sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # A plain ADD COLUMN with a literal default: batch mode would rebuild user_account on SQLite (DROP TABLE), which
+    # the foreign keys of every table pointing at users refuse on a database with data. '0' is false on both.
+    op.add_column('user_account', sa.Column('must_change_password', sa.Boolean(), nullable=False,
+                                            server_default='0'))
 
 
 def downgrade() -> None:
