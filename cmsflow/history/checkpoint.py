@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from sqlmodel import Session, func, select
 
 from cmsflow.core.db import utcnow
 from cmsflow.core.errors import CmsflowError
+from cmsflow.core.storage import write_atomic
 from cmsflow.history.models import ActivityEntry
 from cmsflow.history.service import GENESIS, verify_segment
 
@@ -97,20 +96,11 @@ def read(path: Path | None = None, key: bytes | None = None) -> Checkpoint | Non
 
 
 def write(cp: Checkpoint, path: Path | None = None, key: bytes | None = None) -> Path:
-    """Write ``cp`` with its HMAC atomically (temporary file + ``os.replace``); returns the path."""
+    """Write ``cp`` with its HMAC all or nothing (:func:`cmsflow.core.storage.write_atomic`: temporary file +
+    ``os.replace``; a full disk is StorageFull); returns the path."""
     path, key = path or path_for(), key or hmac_key()
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = {**cp.fields(), "hmac": sign(_canonical(cp.fields()), key)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(body, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"))
     return path
 
 
