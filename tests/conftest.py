@@ -39,6 +39,26 @@ def _reset_database(url: str) -> None:
     engine.dispose()
 
 
+def second_database(source_url: str, folder, suffix: str) -> str:
+    """A second database of the same kind as the test database: a new SQLite file ``<suffix>.db`` in ``folder``,
+    or the PostgreSQL database ``<name>_<suffix>`` (created when missing; its content is left as it is)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    if source_url.startswith("sqlite"):
+        return f"sqlite:///{folder / f'{suffix}.db'}"
+    url = make_url(source_url)
+    name = f"{url.database}_{suffix}"
+    admin = create_engine(url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")

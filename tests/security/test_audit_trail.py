@@ -11,8 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, func, select
 
@@ -26,7 +25,7 @@ from cmsflow.history import service as history
 from cmsflow.history.audit import verify_history
 from cmsflow.history.models import ActivityEntry
 from cmsflow.workflow.models import Signature
-from tests.conftest import PASSWORD, signed_in
+from tests.conftest import PASSWORD, _reset_database, second_database, signed_in
 
 
 def _approved_document(api, new_procedure) -> dict:
@@ -273,24 +272,8 @@ def test_a_backup_whose_manifest_was_rewritten_or_unsigned_is_refused(app, api, 
 
 def _migration_url(app, folder: Path) -> str:
     """A blank second database of the test database's kind for the migration test."""
-    source = app.config["DATABASE_URL"]
-    if source.startswith("sqlite"):
-        return f"sqlite:///{folder / 'migration.db'}"
-    url = make_url(source)
-    name = f"{url.database}_migration"
-    admin = create_engine(url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    target = url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(target)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    target = second_database(app.config["DATABASE_URL"], folder, "migration")
+    _reset_database(target)
     return target
 
 

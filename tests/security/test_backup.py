@@ -16,8 +16,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel, select
 
@@ -27,7 +26,7 @@ from cmsflow.core import backup as backup_module
 from cmsflow.core.backup import BackupError, restore_backup, write_backup
 from cmsflow.core.db import session_scope
 from cmsflow.documents.models import DocumentVersion
-from tests.conftest import PASSWORD, Api
+from tests.conftest import PASSWORD, Api, second_database
 
 NC = {"title": "熟料产量计量数据未按程序复核", "source": "internal_audit", "department": "PRD", "severity": "minor",
       "clauses": ["DB44T1944:9.1"], "evidence": "2026年9月生产日报第3、7、15日",
@@ -42,20 +41,10 @@ def _app_for(url: str, instance: Path):
 
 def _restore_url(source_url: str, folder: Path) -> str:
     """A second database of the same kind as the test database: a new SQLite file, or ``<name>_restore``."""
-    if source_url.startswith("sqlite"):
-        return f"sqlite:///{folder / 'restore.db'}"
-    url = make_url(source_url)
-    name = f"{url.database}_restore"
-    admin = create_engine(url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        return second_database(source_url, folder, "restore")
     except SQLAlchemyError as exc:
-        pytest.skip(f"the restore target database {name} cannot be created: {exc}")
-    finally:
-        admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+        pytest.skip(f"the restore target database cannot be created: {exc}")
 
 
 def _blank(application) -> None:

@@ -10,9 +10,9 @@ import io
 import re
 
 import pytest
-from openpyxl import Workbook
 
 from cmsflow.registers.specs import SPECS
+from tests.carbon.test_pages import _xlsx
 from tests.conftest import signed_in
 from tests.registers.test_registers import sample
 
@@ -39,15 +39,9 @@ def _token(client, path: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
 
 
-def _xlsx(spec_name: str, record: dict) -> bytes:
-    sp = SPECS[spec_name]
-    wb = Workbook()
-    ws = wb.active
-    ws.append([f.label for f in sp.fields])
-    ws.append([record.get(f.name) for f in sp.fields])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+def _register_xlsx(spec_name: str, record: dict) -> bytes:
+    fields = SPECS[spec_name].fields
+    return _xlsx([[f.label for f in fields], [record.get(f.name) for f in fields]])
 
 
 def _unique(name: str, i: int, tag: str, dept: str) -> dict:
@@ -89,7 +83,8 @@ def test_register_writes_follow_the_owning_department_on_api_pages_and_imports(a
         # import
         before = len(_records(api, name))
         res = a.client.post(f"/api/v1/registers/{name}/import", headers=a.headers, content_type="multipart/form-data",
-                            data={"file": (io.BytesIO(_xlsx(name, _unique(name, n, f"i{n}", dept))), "import.xlsx")})
+                            data={"file": (io.BytesIO(_register_xlsx(name, _unique(name, n, f"i{n}", dept))),
+                                           "import.xlsx")})
         assert (res.status_code == 201) == allowed, (user, whose, "import", res.get_json())
         assert len(_records(api, name)) == before + (1 if allowed else 0)
     assert all("部门" in m or "无权" in m for m in refused), refused
@@ -179,14 +174,10 @@ def test_activity_data_of_a_source_is_written_by_its_department(app, api, org, p
 
 @pytest.mark.parametrize("user,allowed", [("staff_prd", False), ("staff_ene", True)])
 def test_activity_import_follows_the_same_rule(app, api, org, plant, user, allowed):
-    wb = Workbook()
-    wb.active.append(["排放源", "月份", "数量", "单位"])
-    wb.active.append(["净购入电力", "2026-05", 700, "MWh"])
-    buf = io.BytesIO()
-    wb.save(buf)
+    data = _xlsx([["排放源", "月份", "数量", "单位"], ["净购入电力", "2026-05", 700, "MWh"]])
     a = api(user)
     res = a.client.post("/api/v1/carbon/activity/import", headers=a.headers, content_type="multipart/form-data",
-                        data={"file": (io.BytesIO(buf.getvalue()), "activity.xlsx")})
+                        data={"file": (io.BytesIO(data), "activity.xlsx")})
     assert (res.status_code == 201) == allowed, res.get_json()
     stored = api("mr").get("/carbon/activity?from=2026-05&to=2026-05").get_json()["activity"]
     assert len(stored) == (1 if allowed else 0)

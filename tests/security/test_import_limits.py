@@ -14,24 +14,15 @@ import tracemalloc
 import zipfile
 
 import pytest
-from openpyxl import Workbook
 
 from cmsflow.core.imports import read_table
 from tests.carbon.test_accounting import plant  # noqa: F401 - fixture
+from tests.carbon.test_pages import _xlsx
 from tests.conftest import signed_in
 
 ACTIVITY_HEADER = ["排放源", "月份", "数量", "单位", "数据来源"]
 TIME_LIMIT = 1.0  # seconds
 MEMORY_LIMIT = 50 * 1024 * 1024  # bytes (tracemalloc peak)
-
-
-def _xlsx(rows: list[list]) -> bytes:
-    wb = Workbook()
-    for row in rows:
-        wb.active.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def _lying_xlsx(rows: list[list], dimension: str = "A1:XFD1048576", extra_xml: str = "") -> bytes:

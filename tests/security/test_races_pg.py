@@ -9,12 +9,12 @@ import os
 from collections import Counter
 
 import pytest
-from docx import Document as Docx
 from sqlmodel import select
 
 from cmsflow.core.db import session_scope
 from cmsflow.history.models import ActivityEntry
 from tests.conftest import Api
+from tests.documents.test_document_lifecycle_api import _docx
 from tests.registers.test_registers import sample
 from tests.security.test_concurrency_pg import _together
 
@@ -49,14 +49,6 @@ def test_twenty_puts_of_one_version_one_wins_the_others_409(app, api):
     assert stored["title"] == f"修改{winner}" and stored["lock_version"] == rec["lock_version"] + 1
     updates = _history(app, "record_updated", rec["id"])
     assert len(updates) == 1 and updates[0].details["changes"]["title"][1] == f"修改{winner}"
-
-
-def _docx(text: str) -> bytes:
-    d = Docx()
-    d.add_paragraph(text)
-    buf = io.BytesIO()
-    d.save(buf)
-    return buf.getvalue()
 
 
 def test_fifteen_uploads_with_one_lock_store_one(app, api, new_procedure):
